@@ -1,0 +1,201 @@
+"""The embedded engine: llama.cpp in this process, through xllamacpp's native server API.
+
+The engine loads once per process, lazily, the first time a request needs it. Requests run in a
+worker thread (the engine call blocks); chunks cross to the event loop through a queue, and a
+consumer that stops reading (client gone, Ctrl-C) cancels generation at the next token.
+
+xllamacpp also opens an HTTP listener on a loopback port, with no key and CORS open by default, so
+any local process or web page could drive it. routemate never uses that listener: it gets a random
+per-process API key, CORS limited to its own origin, and no web UI or slot endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from ..chat import ChatRequest, Choice, Chunk, Completion, CompletionRequest, Usage
+from ..config import ModelConfig, Settings
+from ..errors import BackendError, InvalidRequest, RoutemateError
+from ..sse import event_to_chunks
+
+# Parameters llama.cpp's server understands; anything else is dropped rather than sent.
+SUPPORTED = {
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
+    "frequency_penalty", "logit_bias", "response_format", "logprobs", "top_logprobs", "n_probs", "top_k",
+    "min_p", "repeat_penalty", "grammar", "json_schema",
+}
+TOOL_PARAMS = {"tools", "tool_choice", "parallel_tool_calls"}
+
+_engines: dict[tuple[Any, ...], "_Engine"] = {}
+_engines_lock = threading.Lock()
+
+
+class _Engine:
+    """One loaded model. Shared by every ModelConfig that names the same weights and shape."""
+
+    def __init__(self, path: Path, n_ctx: int, threads: int, parallel: int) -> None:
+        import xllamacpp
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_parallel = parallel
+        params.n_ctx = n_ctx * parallel          # llama.cpp splits the context across slots
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.verbosity = -1
+        params.n_threads_http = 1
+        # lock down the engine's own HTTP listener (see module docstring)
+        params.api_keys = [secrets.token_urlsafe(32)]
+        params.cors_origins = "http://127.0.0.1"
+        params.endpoint_slots = False
+        params.endpoint_metrics = False
+        params.endpoint_props = False
+        params.ui = False
+        started = time.perf_counter()
+        try:
+            self.server = xllamacpp.Server(params)
+        except Exception as exc:   # the engine raises plain RuntimeErrors
+            raise BackendError(f"the embedded engine could not load {path.name}: {exc}",
+                               hint="check that the file is a GGUF model llama.cpp supports") from None
+        self.load_s = time.perf_counter() - started
+        self.path = path
+
+
+def _engine_for(config: ModelConfig, settings: Settings) -> _Engine:
+    path = Path(config.path).expanduser() if config.path else None
+    threads = config.threads or max(1, os.cpu_count() or 1)
+    if path is None:
+        from ..weights import ensure_default_model
+
+        path = ensure_default_model(settings.models_dir)
+    elif not path.exists():
+        raise BackendError(f"model file {path} does not exist",
+                           hint=f"fix `path` under [models.{config.name}] or remove it to use the default model")
+    key = (str(path), config.n_ctx, threads, config.parallel)
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = _Engine(path, config.n_ctx, threads, config.parallel)
+        return _engines[key]
+
+
+def _engine_error(result: dict[str, Any]) -> RoutemateError:
+    err = result.get("error") or {}
+    message = err.get("message", "unknown engine error") if isinstance(err, dict) else str(err)
+    if isinstance(err, dict) and err.get("code") == 400:
+        return InvalidRequest(f"the embedded engine rejected the request: {message}")
+    return BackendError(f"embedded engine: {message}")
+
+
+class EmbeddedBackend:
+    def __init__(self, config: ModelConfig, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self._engine: _Engine | None = None
+
+    def engine(self) -> _Engine:
+        if self._engine is None:
+            self._engine = _engine_for(self.config, self.settings)
+        return self._engine
+
+    def _body(self, params: dict[str, Any]) -> dict[str, Any]:
+        allowed = SUPPORTED | (TOOL_PARAMS if "tools" in self.config.caps else set())
+        body = {k: v for k, v in params.items() if k in allowed and v is not None}
+        if "max_completion_tokens" in body:
+            body.setdefault("max_tokens", body.pop("max_completion_tokens"))
+        if body.get("max_tokens") is None:
+            body["max_tokens"] = max(64, self.config.n_ctx // 2)
+        return body
+
+    async def chat(self, request: ChatRequest) -> Completion:
+        body = {**self._body(request.params), "messages": request.messages}
+        result = await self._call("handle_chat_completions", body)
+        return _completion(result, chat=True)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        result = await self._call("handle_completions", self._completion_body(request))
+        return _completion(result, chat=False)
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        body = {**self._body(request.params), "messages": request.messages}
+        return self._stream("handle_chat_completions", body)
+
+    def stream_complete(self, request: CompletionRequest) -> AsyncIterator[Chunk]:
+        return self._stream("handle_completions", self._completion_body(request))
+
+    def _completion_body(self, request: CompletionRequest) -> dict[str, Any]:
+        # llama.cpp's /completion has no suffix field; FIM prompts arrive pre-rendered here
+        return {**self._body(request.params), "prompt": request.prompt}
+
+    async def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        engine = await asyncio.to_thread(self.engine)
+        result = await asyncio.to_thread(getattr(engine.server, method), body)
+        if not isinstance(result, dict) or "error" in result:
+            raise _engine_error(result if isinstance(result, dict) else {"error": str(result)})
+        return result
+
+    async def _stream(self, method: str, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+        engine = await asyncio.to_thread(self.engine)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+        end = object()
+
+        def on_chunk(event: dict[str, Any]) -> bool:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+            return stop.is_set()          # True tells the engine to cancel
+
+        def run() -> None:
+            try:
+                result = getattr(engine.server, method)({**body, "stream": True,
+                                                         "stream_options": {"include_usage": True}}, on_chunk)
+                if isinstance(result, dict) and "error" in result:
+                    loop.call_soon_threadsafe(queue.put_nowait, result)
+            except Exception as exc:  # surfaced to the consumer below
+                loop.call_soon_threadsafe(queue.put_nowait, {"error": {"message": str(exc)}})
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, end)
+
+        worker = threading.Thread(target=run, name="routemate-embedded", daemon=True)
+        worker.start()
+        try:
+            while (event := await queue.get()) is not end:
+                if "error" in event:
+                    raise _engine_error(event)
+                for chunk in event_to_chunks(event):
+                    yield chunk
+        finally:
+            stop.set()
+
+    async def health(self) -> tuple[bool, str]:
+        try:
+            import xllamacpp  # noqa: F401
+        except ImportError as exc:
+            return False, f"xllamacpp is not installed ({exc})"
+        if self.config.path:
+            path = Path(self.config.path).expanduser()
+            return (True, "loaded" if self._engine else f"ready ({path.name})") if path.exists() else \
+                (False, f"{path} does not exist")
+        from ..weights import DEFAULT_WEIGHTS, is_verified
+
+        fetched = is_verified(self.settings.models_dir / DEFAULT_WEIGHTS.filename)
+        state = "loaded" if self._engine else ("ready" if fetched else "weights fetched on first use")
+        return True, f"{state} ({DEFAULT_WEIGHTS.filename})"
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _completion(result: dict[str, Any], *, chat: bool) -> Completion:
+    choices = []
+    for c in result.get("choices") or ():
+        message = c.get("message") if chat else {"role": "assistant", "content": c.get("text", "")}
+        choices.append(Choice(message or {"role": "assistant", "content": ""}, c.get("finish_reason"),
+                              c.get("index") or 0))
+    return Completion(choices, Usage.from_dict(result.get("usage")))

@@ -1,0 +1,204 @@
+"""Any OpenAI-compatible HTTP server: OpenAI, vLLM, Ollama, llama.cpp server, LM Studio...
+
+Uses aiohttp: on this kind of loopback hop it costs ~0.3 ms of CPU per request against ~1.7 ms for
+httpx (measured with the same tiny upstream), and the gateway's whole budget is about a millisecond.
+
+Retries (connect errors, 408, 429, 5xx) happen here, before any byte of the answer is read, with
+exponential backoff and ``retry-after`` honoured. Once a stream has started it is never retried:
+the caller decides what to do with a stream cut mid-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..chat import CHAT_PARAMS, ChatRequest, Choice, Chunk, Completion, CompletionRequest, Usage
+from ..config import ModelConfig, Settings
+from ..errors import BackendError
+from ..sse import SSEError, decode_stream
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 20.0
+COMPLETION_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "n", "seed", "presence_penalty",
+                     "frequency_penalty", "logit_bias", "logprobs", "echo", "best_of", "user", "suffix")
+
+
+class OpenAIBackend:
+    def __init__(self, config: ModelConfig, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.base_url = (config.base_url or "").rstrip("/")
+        self._key = config.api_key(settings.env)
+        self._session: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if self._key:
+            headers["authorization"] = f"Bearer {self._key}"
+        return headers
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "[REDACTED]") if self._key else text
+
+    async def session(self) -> Any:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            timeout = aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=self.config.connect_timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=timeout, connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                skip_auto_headers=("user-agent",), auto_decompress=True)
+            self._loop = loop
+        return self._session
+
+    def _params(self, params: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+        caps = self.config.caps
+        out = {k: v for k, v in params.items() if k in allowed and v is not None}
+        if "tools" not in caps:
+            for k in ("tools", "tool_choice", "parallel_tool_calls"):
+                out.pop(k, None)
+        if "json" not in caps:
+            out.pop("response_format", None)
+        return out
+
+    async def _open(self, path: str, body: dict[str, Any]) -> Any:
+        """POST with retries; returns the open response (status 200). Caller releases it."""
+        import aiohttp
+
+        session = await self.session()
+        data = json.dumps(body, separators=(",", ":")).encode()
+        attempts = self.config.max_retries + 1
+        for attempt in range(attempts):
+            delay = min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random())
+            try:
+                resp = await session.post(f"{self.base_url}{path}", data=data, headers=self._headers())
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+                err = BackendError(f"{self.config.name}: cannot reach {self.base_url} "
+                                   f"({type(exc).__name__}: {self._scrub(str(exc)) or 'timed out'})", retryable=True)
+            else:
+                if resp.status == 200:
+                    return resp
+                err = await self._error(resp)
+                if err.retry_after is not None:
+                    delay = err.retry_after
+            if not err.retryable or attempt == attempts - 1 or delay > MAX_RETRY_AFTER:
+                raise err
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _error(self, resp: Any) -> BackendError:
+        try:
+            raw = await resp.read()
+        finally:
+            resp.release()
+        message = raw.decode("utf-8", "replace")[:500]
+        try:
+            payload = json.loads(raw)
+            err = payload.get("error", payload) if isinstance(payload, dict) else payload
+            message = err.get("message", message) if isinstance(err, dict) else str(err)
+        except ValueError:
+            pass
+        retry_after = None
+        if "retry-after" in resp.headers:
+            try:
+                retry_after = max(0.0, float(resp.headers["retry-after"]))
+            except ValueError:
+                retry_after = None
+        hint = None
+        if resp.status in (401, 403):
+            hint = f"check the key in {self.config.api_key_env}" if self.config.api_key_env else "set api_key_env"
+        return BackendError(f"{self.config.name}: upstream answered {resp.status}: {self._scrub(message)}",
+                            retryable=resp.status in RETRY_STATUS, status=resp.status, retry_after=retry_after,
+                            hint=hint)
+
+    async def _json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self._open(path, body)
+        try:
+            raw = await resp.read()
+        except Exception as exc:
+            raise BackendError(f"{self.config.name}: connection lost while reading the answer ({exc})",
+                               retryable=True) from None
+        finally:
+            resp.release()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise BackendError(f"{self.config.name}: upstream sent a body that is not JSON") from None
+
+    async def _stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+        import aiohttp
+
+        resp = await self._open(path, {**body, "stream": True, "stream_options": {"include_usage": True}})
+        finished = False
+        try:
+            async for chunk in decode_stream(resp.content.iter_any()):
+                yield chunk
+            finished = True
+        except SSEError as exc:
+            raise BackendError(f"{self.config.name}: upstream error mid-stream: {self._scrub(str(exc))}") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise BackendError(f"{self.config.name}: stream cut ({type(exc).__name__})", retryable=True) from None
+        except ValueError as exc:
+            raise BackendError(f"{self.config.name}: malformed stream event ({exc})") from None
+        finally:
+            # an abandoned stream drops the connection, which cancels the upstream generation
+            resp.release() if finished else resp.close()
+
+    # -- Backend protocol -----------------------------------------------------------------------------
+    def _chat_body(self, request: ChatRequest) -> dict[str, Any]:
+        return {"model": self.config.upstream_model, "messages": request.messages,
+                **self._params(request.params, CHAT_PARAMS)}
+
+    def _completion_body(self, request: CompletionRequest) -> dict[str, Any]:
+        body = {"model": self.config.upstream_model, "prompt": request.prompt,
+                **self._params(request.params, COMPLETION_PARAMS)}
+        if request.suffix is not None:
+            body["suffix"] = request.suffix
+        return body
+
+    async def chat(self, request: ChatRequest) -> Completion:
+        data = await self._json("/chat/completions", self._chat_body(request))
+        choices = [Choice(c.get("message") or {"role": "assistant", "content": ""}, c.get("finish_reason"),
+                          c.get("index") or 0) for c in data.get("choices") or ()]
+        if not choices:
+            raise BackendError(f"{self.config.name}: upstream answered without choices")
+        return Completion(choices, Usage.from_dict(data.get("usage")))
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return self._stream("/chat/completions", self._chat_body(request))
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        data = await self._json("/completions", self._completion_body(request))
+        choices = [Choice({"role": "assistant", "content": c.get("text", "")}, c.get("finish_reason"),
+                          c.get("index") or 0) for c in data.get("choices") or ()]
+        return Completion(choices, Usage.from_dict(data.get("usage")))
+
+    def stream_complete(self, request: CompletionRequest) -> AsyncIterator[Chunk]:
+        return self._stream("/completions", self._completion_body(request))
+
+    async def health(self) -> tuple[bool, str]:
+        import aiohttp
+
+        if self.config.api_key_env and not self._key:
+            return False, f"{self.config.api_key_env} is not set"
+        try:
+            session = await self.session()
+            async with session.get(f"{self.base_url}/models", headers=self._headers(),
+                                   timeout=aiohttp.ClientTimeout(total=min(5.0, self.config.timeout))) as resp:
+                if resp.status == 200:
+                    return True, f"reachable at {self.base_url}"
+                return False, f"{self.base_url} answered {resp.status}"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return False, f"cannot reach {self.base_url} ({type(exc).__name__})"
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None

@@ -1,0 +1,339 @@
+"""The ``routemate`` command line.
+
+Answers go to stdout; the header (model and why) and the footer (tokens, cost, saved) go to
+stderr, so ``routemate ask ... > out.md`` keeps only the answer. Every error is one line on
+stderr and a non-zero exit; Ctrl-C while streaming exits 130 and the log row says cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from .chat import ChatRequest
+from .errors import ConfigError, RoutemateError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Route every coding request to the cheapest model that answers it well.")
+
+EXTENSIONS = {".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx", ".rs": "rust", ".go": "go",
+              ".java": "java", ".c": "c", ".h": "c", ".cpp": "cpp", ".cc": "cpp", ".rb": "ruby", ".sh": "bash",
+              ".sql": "sql", ".md": "markdown", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json",
+              ".kt": "kotlin", ".swift": "swift", ".cs": "csharp", ".php": "php", ".log": "text"}
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"routemate: error: {message}\n")
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn routemate's errors into one line and an exit code, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            _err(str(exc))
+            raise typer.Exit(2) from None
+        except RoutemateError as exc:
+            _err(str(exc))
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("\nroutemate: cancelled\n")
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            raise typer.Exit(0) from None
+
+    return wrapper
+
+
+def _routemate() -> Any:
+    from .config import load_settings
+    from .service import Routemate
+
+    return Routemate(load_settings())
+
+
+def _console(stderr: bool = True) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _build_prompt(prompt: Optional[str], files: list[Path]) -> str:
+    parts = [prompt.strip()] if prompt and prompt.strip() else []
+    for f in files:
+        try:
+            body = f.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise RoutemateError(f"cannot read {f}: {exc.strerror or exc}", hint="check the path given to -f") from None
+        parts.append(f"{f.name}:\n```{EXTENSIONS.get(f.suffix.lower(), '')}\n{body.rstrip()}\n```")
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read()
+        if piped.strip():
+            parts.append(f"```\n{piped.rstrip()}\n```")
+    if not parts:
+        raise RoutemateError("nothing to ask", hint='give a prompt: routemate ask "how do I ..."')
+    return "\n\n".join(parts)
+
+
+def _header(decision: Any) -> str:
+    return f"[bold]{decision.model}[/] [dim]({decision.tier}) · {_escape(decision.reason)}[/]"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _footer(answer: Any) -> str:
+    u = answer.usage
+    return (f"[dim]{u.prompt_tokens}+{u.completion_tokens} tokens · ${answer.cost_usd:.6f} · "
+            f"saved ${answer.saved_usd:.6f} · {answer.latency_ms / 1000:.1f}s[/]")
+
+
+async def _stream_answer(rm: Any, request: ChatRequest, entry: str, show: bool) -> Any:
+    """Stream one answer to stdout; header on the first token, footer at the end."""
+    err = _console()
+    run = rm.start(request, entry=entry)
+    shown = False
+    try:
+        async for chunk in run:
+            if show and not shown and (chunk.content or chunk.tool_calls):
+                err.print(_header(run.decision))
+                shown = True
+            if show and chunk.content:
+                sys.stdout.write(chunk.content)
+                sys.stdout.flush()
+    finally:
+        await rm.aclose()
+    if show:
+        if not shown:
+            err.print(_header(run.decision))
+        sys.stdout.write("\n")
+        err.print(_footer(run.answer))
+    return run.answer
+
+
+@app.command()
+@friendly
+def ask(
+    prompt: Optional[str] = typer.Argument(None, help="The request. Piped stdin is appended as context."),
+    file: list[Path] = typer.Option([], "--file", "-f", help="Add a file to the request (repeatable)."),
+    model: str = typer.Option("auto", "--model", "-m", help="auto, local, frontier, or a configured model."),
+    persona: Optional[str] = typer.Option(None, "--persona", "-p", help="A named system prompt, e.g. tutor."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Cap the answer's length."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of streaming."),
+) -> None:
+    """Ask once; the answer streams from the model the router picks."""
+    text = _build_prompt(prompt, file)
+    rm = _routemate()
+    params = {"max_tokens": max_tokens} if max_tokens else {}
+    request = rm.prepare(ChatRequest([{"role": "user", "content": text}], params, model), persona)
+    answer = asyncio.run(_stream_answer(rm, request, "cli", show=not as_json))
+    if as_json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+
+
+@app.command()
+@friendly
+def chat(
+    model: str = typer.Option("auto", "--model", "-m", help="Start pinned to a model (or /model in the REPL)."),
+    persona: Optional[str] = typer.Option(None, "--persona", "-p"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1),
+) -> None:
+    """A multi-turn conversation; each turn is routed on the whole conversation so far."""
+    rm = _routemate()
+    err = _console()
+    if persona:
+        rm.settings.persona(persona)   # fail early on a typo
+    err.print("[dim]routemate chat · /model NAME|auto · /persona NAME · /reset · /exit[/]")
+    history: list[dict[str, Any]] = []
+    params = {"max_tokens": max_tokens} if max_tokens else {}
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                line = input(f"{model}> ")
+            except EOFError:
+                break
+            except KeyboardInterrupt:
+                sys.stderr.write("\n")
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                cmd, _, arg = line.partition(" ")
+                if cmd in ("/exit", "/quit"):
+                    break
+                if cmd == "/model":
+                    names = {"auto", "local", "frontier", *rm.settings.models}
+                    if arg.strip() in names:
+                        model = arg.strip()
+                    else:
+                        err.print(f"[red]unknown model {arg.strip()!r}[/]; choose one of {', '.join(sorted(names))}")
+                elif cmd == "/persona":
+                    try:
+                        rm.settings.persona(arg.strip())
+                        persona = arg.strip()
+                    except RoutemateError as exc:
+                        err.print(f"[red]{_escape(str(exc))}[/]")
+                elif cmd == "/reset":
+                    history.clear()
+                else:
+                    err.print(f"[red]unknown command {cmd}[/]")
+                continue
+            history.append({"role": "user", "content": line})
+            request = rm.prepare(ChatRequest(list(history), params, model), persona)
+            try:
+                answer = loop.run_until_complete(_stream_answer(rm, request, "chat", show=True))
+            except KeyboardInterrupt:
+                sys.stderr.write("\n(cancelled)\n")
+                history.pop()
+                continue
+            except RoutemateError as exc:
+                err.print(f"[red]{_escape(str(exc))}[/]")
+                history.pop()
+                continue
+            history.append({"role": "assistant", "content": answer.text})
+    finally:
+        loop.run_until_complete(rm.aclose())
+        loop.close()
+
+
+@app.command()
+@friendly
+def route(
+    prompt: str = typer.Argument(..., help="The request to route (no model is called)."),
+    model: str = typer.Option("auto", "--model", "-m"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show which model a request would go to, and why. No model is called."""
+    rm = _routemate()
+    decision, _ = rm.route(ChatRequest([{"role": "user", "content": prompt}], {}, model))
+    if as_json:
+        print(json.dumps(decision.to_dict(), ensure_ascii=False))
+    else:
+        _console(stderr=False).print(_header(decision) + f" [dim]score {decision.score:.2f}[/]")
+
+
+@app.command()
+@friendly
+def models(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List configured models and whether each can be reached now."""
+    rm = _routemate()
+
+    async def probe() -> dict[str, tuple[bool, str]]:
+        try:
+            return await rm.health()
+        finally:
+            await rm.aclose()
+
+    health = asyncio.run(probe())
+    rows = []
+    for m in rm.settings.models.values():
+        ok, why = health[m.name]
+        rows.append({"name": m.name, "backend": m.backend, "tier": m.tier, "model": m.upstream_model,
+                     "price_in": m.price_in, "price_out": m.price_out, "private": m.is_private,
+                     "reachable": ok, "status": why})
+    if as_json:
+        print(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table("name", "backend", "tier", "upstream", "$/1M in·out", "status")
+    for r in rows:
+        status = f"[green]✓[/] {r['status']}" if r["reachable"] else f"[red]✗[/] {r['status']}"
+        table.add_row(r["name"], r["backend"], r["tier"], r["model"], f"{r['price_in']:.2f} · {r['price_out']:.2f}",
+                      status)
+    _console(stderr=False).print(table)
+
+
+@app.command()
+@friendly
+def logs(
+    n: int = typer.Option(20, "-n", min=1, help="How many recent requests."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Recent requests: model, reason, tokens, cost, saved, status."""
+    rows = _routemate().store.recent(n)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("id", "time", "via", "model", "reason", "tokens", "cost $", "saved $", "ms", "status",
+                  show_lines=False)
+    for r in reversed(rows):
+        when = datetime.fromtimestamp(r["ts"]).strftime("%m-%d %H:%M:%S")
+        reason = r["reason"] or ""
+        table.add_row(str(r["id"]), when, r["entry"], r["model"] or "-",
+                      _escape(reason if len(reason) < 60 else reason[:57] + "…"),
+                      f"{r['prompt_tokens']}+{r['completion_tokens']}", f"{r['cost_usd']:.6f}",
+                      f"{r['saved_usd']:.6f}", f"{r['latency_ms'] or 0:.0f}",
+                      r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]")
+    _console(stderr=False).print(table)
+
+
+@app.command()
+@friendly
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Requests, share per model, spend and savings from the request log."""
+    s = _routemate().store.stats()
+    if as_json:
+        print(json.dumps(s))
+        return
+    from rich.table import Table
+
+    con = _console(stderr=False)
+    con.print(f"{s['requests']} requests ({s['ok']} ok, {s['errors']} errors, {s['cancelled']} cancelled) · "
+              f"spent ${s['cost_usd']:.6f} · saved ${s['saved_usd']:.6f}")
+    table = Table("model", "tier", "requests", "share", "spent $", "saved $", "avg ms")
+    for m in s["models"]:
+        table.add_row(m["model"], m["tier"], str(m["requests"]), f"{m['share']:.0%}", f"{m['cost_usd'] or 0:.6f}",
+                      f"{m['saved_usd'] or 0:.6f}", f"{m['avg_latency_ms'] or 0:.0f}")
+    con.print(table)
+
+
+@app.command()
+@friendly
+def init(force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
+    """Write an annotated example config to $ROUTEMATE_CONFIG or <home>/config.toml."""
+    import os
+
+    from .config import EXAMPLE_CONFIG, config_path
+
+    path = config_path(os.environ)
+    if path.exists() and not force:
+        raise RoutemateError(f"{path} already exists", hint="use --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    print(path)
+
+
+@app.command()
+@friendly
+def pull() -> None:
+    """Fetch and verify the embedded model's default weights now (otherwise: on first use)."""
+    from .config import load_settings
+    from .weights import ensure_default_model
+
+    print(ensure_default_model(load_settings().models_dir))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

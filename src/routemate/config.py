@@ -1,0 +1,313 @@
+"""The one settings object: a TOML file plus a few environment variables, read once.
+
+Where things live:
+- ``<home>`` is ``$ROUTEMATE_HOME``, else the platform's user data dir (``~/.local/share/routemate``);
+- the config file is ``$ROUTEMATE_CONFIG``, else ``<home>/config.toml`` (optional);
+- with no ``[models]`` table, ``local`` is the embedded engine and ``gpt-4o`` exists only when
+  ``OPENAI_API_KEY`` is set (``OPENAI_BASE_URL`` honoured).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+Tier = Literal["local", "frontier"]
+Capability = Literal["chat", "tools", "completions", "fim", "json", "vision"]
+FimTemplate = Literal["starcoder", "codellama", "deepseek", "qwen", "codegemma"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# List prices of gpt-4o, USD per 1M tokens: the "what it would have cost" baseline when no
+# frontier model is configured, so savings stay meaningful on a machine without a key.
+REFERENCE_FRONTIER = ("gpt-4o", 2.50, 10.00)
+
+TUTOR_PROMPT = (
+    "You are a patient programming tutor for learners. Explain step by step, in plain words, "
+    "why each step is needed before showing code. Keep examples small, name the concept being "
+    "used, and end with one short exercise the learner can try."
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """One model routemate can send requests to. ``name`` is the table key in ``[models.NAME]``."""
+
+    name: str = ""
+    backend: Literal["embedded", "openai"]
+    tier: Tier = "local"
+    model: str | None = None          # upstream model id; defaults to the name
+    base_url: str | None = None       # openai backend: any OpenAI-compatible /v1 root
+    api_key_env: str | None = None    # env var holding the upstream key (never the key itself)
+    price_in: float = Field(0.0, ge=0)   # USD per 1M input tokens
+    price_out: float = Field(0.0, ge=0)  # USD per 1M output tokens
+    context_window: int | None = Field(None, gt=0)
+    capabilities: list[Capability] | None = None
+    languages: list[str] | None = None   # ISO 639-1 codes it answers well in; None = any
+    private: bool | None = None          # keeps data on infrastructure you control (default: tier local)
+    system_prompt: str | None = None
+    timeout: float = Field(120.0, gt=0)        # seconds for a whole request
+    connect_timeout: float = Field(5.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    fim_template: FimTemplate | None = None
+    # embedded backend
+    path: str | None = None           # a GGUF file; default: the bundled SmolLM2-135M-Instruct
+    n_ctx: int = Field(4096, ge=256)
+    threads: int | None = Field(None, ge=1)
+    parallel: int = Field(2, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> "ModelConfig":
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("an openai backend needs base_url (e.g. https://api.openai.com/v1 or "
+                             "http://localhost:11434/v1 for Ollama)")
+        if self.backend == "embedded" and self.base_url:
+            raise ValueError("base_url is for backend = \"openai\"; the embedded engine runs in-process")
+        return self
+
+    @property
+    def upstream_model(self) -> str:
+        return self.model or self.name
+
+    @property
+    def is_private(self) -> bool:
+        return self.tier == "local" if self.private is None else self.private
+
+    @property
+    def caps(self) -> frozenset[str]:
+        if self.capabilities is not None:
+            return frozenset(self.capabilities) | {"chat"}
+        if self.backend == "embedded":
+            return frozenset({"chat", "completions"})
+        return frozenset({"chat", "tools", "completions", "json"})
+
+    def api_key(self, env: Mapping[str, str]) -> str | None:
+        return env.get(self.api_key_env) if self.api_key_env else None
+
+
+class Persona(_Strict):
+    system_prompt: str
+    description: str = ""
+
+
+class RoutingConfig(_Strict):
+    router: str = "rules"
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    frontier: str | None = None   # default frontier model: escalation target and savings baseline
+    local: str | None = None      # default local model
+    fallback: bool = True         # answer from the next model when the chosen one is unavailable
+
+
+class LogConfig(_Strict):
+    prompts: Literal["text", "hash"] = "text"
+    path: str | None = None       # default <home>/log.db
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    api_keys: list[str] = []
+    max_body_mb: float = Field(8.0, gt=0)
+
+
+class Settings(_Strict):
+    home: Path
+    config_file: Path | None = None
+    models: dict[str, ModelConfig]
+    personas: dict[str, Persona] = {}
+    routing: RoutingConfig = RoutingConfig()
+    log: LogConfig = LogConfig()
+    server: ServerConfig = ServerConfig()
+    env: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @field_validator("models")
+    @classmethod
+    def _names(cls, models: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        if not models:
+            raise ValueError("no models configured; add at least one [models.NAME] table")
+        return {k: m if m.name == k else m.model_copy(update={"name": k}) for k, m in models.items()}
+
+    @model_validator(mode="after")
+    def _references(self) -> "Settings":
+        for field in ("frontier", "local"):
+            ref = getattr(self.routing, field)
+            if ref is not None and ref not in self.models:
+                raise ValueError(f"routing.{field} = {ref!r} is not one of the configured models "
+                                 f"({', '.join(self.models)})")
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.env.get("ROUTEMATE_MODELS_DIR") or self.home / "models")
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log.path).expanduser() if self.log.path else self.home / "log.db"
+
+    def model(self, name: str) -> ModelConfig:
+        return self.models[name]
+
+    def by_tier(self, tier: str) -> list[ModelConfig]:
+        """Models of a tier, cheapest first (config order breaks ties)."""
+        return sorted((m for m in self.models.values() if m.tier == tier),
+                      key=lambda m: (m.price_in + m.price_out))
+
+    def default_frontier(self) -> ModelConfig | None:
+        if self.routing.frontier:
+            return self.models[self.routing.frontier]
+        frontier = self.by_tier("frontier")
+        return frontier[-1] if frontier else None
+
+    def available(self, model: ModelConfig) -> tuple[bool, str]:
+        """Whether a model can be tried at all (not whether its server is up), and why not."""
+        if model.backend == "openai" and model.api_key_env and not model.api_key(self.env):
+            return False, f"{model.api_key_env} is not set"
+        return True, ""
+
+    def persona(self, name: str) -> Persona:
+        personas = {**BUILTIN_PERSONAS, **self.personas}
+        if name not in personas:
+            raise ConfigError(f"unknown persona {name!r}", field="personas",
+                              hint=f"choose one of {', '.join(sorted(personas))} or add [personas.{name}]")
+        return personas[name]
+
+    def gateway_keys(self) -> list[str]:
+        extra = [k.strip() for k in self.env.get("ROUTEMATE_API_KEYS", "").split(",") if k.strip()]
+        return [*self.server.api_keys, *extra]
+
+
+BUILTIN_PERSONAS = {
+    "tutor": Persona(system_prompt=TUTOR_PROMPT, description="explains step by step for learners"),
+}
+
+
+def default_home(env: Mapping[str, str]) -> Path:
+    if env.get("ROUTEMATE_HOME"):
+        return Path(env["ROUTEMATE_HOME"]).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("routemate", appauthor=False))
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    if env.get("ROUTEMATE_CONFIG"):
+        return Path(env["ROUTEMATE_CONFIG"]).expanduser()
+    return default_home(env) / "config.toml"
+
+
+def default_models(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    models: dict[str, dict[str, Any]] = {"local": {"backend": "embedded", "tier": "local", "languages": ["en"]}}
+    if env.get("OPENAI_API_KEY"):
+        name, price_in, price_out = REFERENCE_FRONTIER
+        models[name] = {
+            "backend": "openai", "tier": "frontier", "model": name,
+            "base_url": env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+            "api_key_env": "OPENAI_API_KEY", "price_in": price_in, "price_out": price_out,
+        }
+    return models
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, path: Path | None = None) -> Settings:
+    """Build the settings from the config file (if any) and the environment.
+
+    Raises ConfigError naming the file, the field and the fix.
+    """
+    env = dict(os.environ if env is None else env)
+    file = path or config_path(env)
+    data: dict[str, Any] = {}
+    explicit = path is not None or bool(env.get("ROUTEMATE_CONFIG"))
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML ({exc})", file=str(file),
+                              hint="fix the syntax, or run `routemate init --force` for a fresh example") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read it ({exc})", file=str(file)) from None
+    elif explicit:
+        raise ConfigError("file not found", file=str(file),
+                          hint="create it with `routemate init`, or unset ROUTEMATE_CONFIG")
+    return build_settings(data, env, file if file.exists() else None)
+
+
+def build_settings(data: dict[str, Any], env: Mapping[str, str], file: Path | None = None) -> Settings:
+    unknown = set(data) - {"models", "personas", "routing", "log", "server"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(f"unknown section [{name}]", file=str(file) if file else None, field=name,
+                          hint="allowed: [models.*], [personas.*], [routing], [log], [server]")
+    raw = {**data, "home": default_home(env), "config_file": file, "env": dict(env)}
+    raw.setdefault("models", default_models(env))
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"] if p not in ("function-after",)) or None
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+            hint = "check the spelling; `routemate init` writes an annotated example"
+        elif err["type"] == "literal_error":
+            hint = None
+        else:
+            hint = None
+        raise ConfigError(msg, file=str(file) if file else "settings", field=field, hint=hint) from None
+
+
+EXAMPLE_CONFIG = '''\
+# routemate configuration. Every request goes to the cheapest model that will answer it well.
+# Prices are USD per 1M tokens; they drive cost and "saved" figures in `routemate stats`.
+
+[models.local]
+backend = "embedded"          # llama.cpp in-process; default weights SmolLM2-135M-Instruct (Q4_1)
+tier = "local"
+languages = ["en"]            # natural languages it answers well; others go to a model that does
+# path = "/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf"   # any other GGUF
+# n_ctx = 4096
+# threads = 4
+
+# A bigger local model served by Ollama (or vLLM, or llama.cpp server): any OpenAI-compatible API.
+# [models.llama]
+# backend = "openai"
+# base_url = "http://localhost:11434/v1"   # vLLM: http://localhost:8000/v1
+# model = "llama3.1:8b"
+# tier = "local"
+# capabilities = ["chat", "tools", "completions"]
+
+[models.gpt4o]
+backend = "openai"            # any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp server
+base_url = "https://api.openai.com/v1"
+model = "gpt-4o"              # upstream model id
+api_key_env = "OPENAI_API_KEY"   # the variable holding the key; keys never go in this file
+tier = "frontier"
+price_in = 2.50
+price_out = 10.00
+# timeout = 120
+# max_retries = 2
+
+[routing]
+router = "rules"              # transparent rules; see `routemate route PROMPT --json`
+threshold = 0.5               # difficulty at or above which a request goes to the frontier
+# frontier = "gpt4o"          # savings baseline and escalation target (default: priciest frontier)
+fallback = true               # if the chosen model is unavailable, answer from the next one
+
+[log]
+prompts = "text"              # "hash" stores only a sha256 of each prompt
+
+[personas.tutor]
+system_prompt = "Explain step by step for a learner, then give one small exercise."
+
+[server]
+host = "127.0.0.1"
+port = 8080
+# api_keys = ["change-me"]    # or ROUTEMATE_API_KEYS=key1,key2
+'''

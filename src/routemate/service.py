@@ -1,0 +1,202 @@
+"""The pipeline every entry point shares: request → route → backend (with fallback) → log.
+
+The CLI, the gateway and the Python API all go through ``Routemate``; none of them talks to a
+backend directly, so routing, fallback, costs and the request log behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backends import Backend, create_backend
+from .chat import (ChatRequest, Chunk, Completion, Usage, accumulate, estimate_prompt_tokens,
+                   estimate_tokens, text_of)
+from .config import Settings, load_settings
+from .costs import model_cost, saved_usd
+from .errors import BackendError, RoutemateError
+from .routing import Candidate, Decision, Policy, Router, decide, extract, fall_back, get_router
+from .store import Record, Store
+
+
+@dataclass
+class Answer:
+    text: str
+    decision: Decision
+    completion: Completion
+    usage: Usage
+    cost_usd: float
+    saved_usd: float
+    latency_ms: float
+    ttft_ms: float | None = None
+    log_id: int | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return self.decision.model
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text, "model": self.decision.model, "tier": self.decision.tier,
+            "reason": self.decision.reason,
+            "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
+            "cost_usd": round(self.cost_usd, 8), "saved_usd": round(self.saved_usd, 8),
+            "latency_ms": round(self.latency_ms, 1),
+        }
+
+
+def prompt_text(request: ChatRequest) -> str:
+    """What the log stores as the prompt: the conversation's user-visible text."""
+    return "\n".join(f"{m.get('role')}: {text_of(m)}" for m in request.messages)
+
+
+class Routemate:
+    """One per process: owns the settings, the router, backends (created lazily) and the log."""
+
+    def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
+                 router: Router | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.router = router or get_router(self.settings.routing.router)
+        self._store = store
+        self._backends: dict[str, Backend] = {}
+
+    # -- parts ----------------------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings.log_path, prompts=self.settings.log.prompts)
+        return self._store
+
+    def backend(self, name: str) -> Backend:
+        if name not in self._backends:
+            self._backends[name] = create_backend(self.settings.model(name), self.settings)
+        return self._backends[name]
+
+    def candidates(self) -> tuple[Candidate, ...]:
+        out = []
+        for m in self.settings.models.values():
+            ok, why = self.settings.available(m)
+            out.append(Candidate(name=m.name, tier=m.tier, price=m.price_in + m.price_out, available=ok,
+                                 unavailable_why=why, private=m.is_private,
+                                 languages=tuple(m.languages) if m.languages is not None else None, caps=m.caps))
+        return tuple(out)
+
+    def policy(self, request: ChatRequest) -> Policy:
+        params = request.params
+        needs = set()
+        if params.get("tools"):
+            needs.add("tools")
+        if isinstance(params.get("response_format"), dict) and params["response_format"].get("type") != "text":
+            needs.add("json")
+        return Policy(candidates=self.candidates(), threshold=self.settings.routing.threshold, pin=request.model,
+                      fallback=self.settings.routing.fallback, needs=frozenset(needs))
+
+    def route(self, request: ChatRequest) -> tuple[Decision, Policy]:
+        features = extract(request.messages, tools=len(request.params.get("tools") or ()))
+        policy = self.policy(request)
+        return decide(self.router.score(features), policy), policy
+
+    def prepare(self, request: ChatRequest, persona: str | None = None) -> ChatRequest:
+        if persona:
+            request = request.with_system(self.settings.persona(persona).system_prompt)
+        return request
+
+    # -- answering ------------------------------------------------------------------------------------
+    def start(self, request: ChatRequest, *, entry: str = "python") -> "Run":
+        """Route now; iterate the returned Run to stream the answer (falls back before first content)."""
+        decision, policy = self.route(request)
+        return Run(self, request, decision, policy, entry)
+
+    async def ask(self, request: ChatRequest, *, entry: str = "python") -> Answer:
+        run = self.start(request, entry=entry)
+        async for _ in run:
+            pass
+        assert run.answer is not None
+        return run.answer
+
+    async def health(self) -> dict[str, tuple[bool, str]]:
+        names = list(self.settings.models)
+        results = await asyncio.gather(*(self.backend(n).health() for n in names), return_exceptions=True)
+        return {n: (r if isinstance(r, tuple) else (False, str(r))) for n, r in zip(names, results)}
+
+    async def aclose(self) -> None:
+        for backend in self._backends.values():
+            await backend.aclose()
+
+
+class Run:
+    """One request in flight. ``decision`` can change (fallback) until the first chunk arrives."""
+
+    def __init__(self, rm: Routemate, request: ChatRequest, decision: Decision, policy: Policy, entry: str) -> None:
+        self.rm, self.request, self.decision, self.policy, self.entry = rm, request, decision, policy, entry
+        self.answer: Answer | None = None
+        self.attempts: list[dict[str, Any]] = []
+        self.started = time.perf_counter()
+        self.ttft: float | None = None
+
+    def _for_model(self) -> ChatRequest:
+        model = self.rm.settings.model(self.decision.model)
+        return self.request.with_system(model.system_prompt)
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        chunks: list[Chunk] = []
+        status, error = "ok", None
+        try:
+            while True:
+                backend = self.rm.backend(self.decision.model)
+                try:
+                    async for chunk in backend.stream(self._for_model()):
+                        if self.ttft is None and (chunk.content or chunk.tool_calls):
+                            self.ttft = time.perf_counter() - self.started
+                        chunks.append(chunk)
+                        yield chunk
+                    break
+                except BackendError as exc:
+                    if chunks or not self.rm.settings.routing.fallback:
+                        raise
+                    self.attempts.append({"model": self.decision.model, "error": str(exc)})
+                    self.decision, self.policy = fall_back(self.decision, _short(exc), self.policy)
+        except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+            status, error = "cancelled", "cancelled by the client"
+            raise
+        except RoutemateError as exc:
+            status, error = "error", str(exc)
+            raise
+        except Exception as exc:
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.answer = self._finish(chunks, status, error)
+
+    def _finish(self, chunks: list[Chunk], status: str, error: str | None) -> Answer:
+        completion = accumulate(chunks)
+        usage = completion.usage or Usage(estimate_prompt_tokens(self.request.messages),
+                                          estimate_tokens(completion.text))
+        completion.usage = usage
+        model = self.rm.settings.model(self.decision.model)
+        spent = model_cost(model, usage)
+        saved = saved_usd(self.rm.settings, usage, spent)
+        latency = (time.perf_counter() - self.started) * 1000
+        answer = Answer(completion.text, self.decision, completion, usage, spent, saved, latency,
+                        self.ttft * 1000 if self.ttft is not None else None, attempts=self.attempts)
+        d = self.decision
+        record = Record(entry=self.entry, status=status, prompt=prompt_text(self.request), requested=self.request.model,
+                        model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,
+                        router=d.router, prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,
+                        latency_ms=latency, ttft_ms=answer.ttft_ms, error=error,
+                        meta={"attempts": self.attempts} if self.attempts else {})
+        try:
+            answer.log_id = self.rm.store.log(record)
+        except Exception:  # the answer matters more than its log row; never lose it to a log failure
+            answer.log_id = None
+        return answer
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 160 else text[:157] + "…"
