@@ -331,7 +331,27 @@ def pull() -> None:
     print(ensure_default_model(load_settings().models_dir))
 
 
+# Command groups whose commands live beside their feature (e.g. ``routemate eval routing``).
+eval_app = typer.Typer(no_args_is_help=True, help="Measure routers and cascades on recorded outcomes.")
+bench_app = typer.Typer(no_args_is_help=True, help="Run configured models on benchmarks.")
+
+# Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
+# heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
+COMMAND_MODULES: list[str] = []
+
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+    for group, name in ((eval_app, "eval"), (bench_app, "bench")):
+        if group.registered_commands and not any(g.name == name for g in app.registered_groups):
+            app.add_typer(group, name=name)
+
+
 def main() -> None:
+    _register()
     app()
 
 

@@ -1,0 +1,105 @@
+"""Outcome files: one JSON object per prompt with each model's score (and optionally cost, answer).
+
+Format (JSON Lines): ``id``, ``source``, ``split`` (train/test/all), ``prompt``, ``scores``
+{model: 0..1}, optional ``costs`` {model: USD}, ``responses`` {model: text} and ``tests``.
+``tests`` holds hidden grading tests: routers and verifiers must never see them, so ``Outcome``
+keeps them out of reach (``hidden_tests`` exists only for graders, by name).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    source: str
+    split: str
+    prompt: str
+    scores: dict[str, float]
+    costs: dict[str, float] = field(default_factory=dict)
+    responses: dict[str, str] = field(default_factory=dict)
+    _tests: Any = field(default=None, repr=False, compare=False)
+
+    def hidden_tests(self) -> Any:
+        """For graders only (e.g. `routemate bench`): never pass this to a router or verifier."""
+        return self._tests
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "source": self.source, "split": self.split, "prompt": self.prompt,
+                               "scores": self.scores}
+        if self.costs:
+            out["costs"] = self.costs
+        if self.responses:
+            out["responses"] = self.responses
+        if self._tests is not None:
+            out["tests"] = self._tests
+        return out
+
+
+def parse(row: dict[str, Any], where: str = "") -> Outcome:
+    try:
+        scores = {str(k): float(v) for k, v in row["scores"].items()}
+        return Outcome(id=str(row.get("id", where)), source=str(row.get("source", "")),
+                       split=str(row.get("split", "all")), prompt=str(row["prompt"]), scores=scores,
+                       costs={str(k): float(v) for k, v in (row.get("costs") or {}).items()},
+                       responses={str(k): str(v) for k, v in (row.get("responses") or {}).items()},
+                       _tests=row.get("tests"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidRequest(f"{where}: not an outcome row ({type(exc).__name__}: {exc})",
+                             hint="each line needs at least prompt and scores {model: 0..1}") from None
+
+
+def load(path: Path | str, *, split: str | None = None) -> list[Outcome]:
+    """Read an outcome file; ``split`` keeps only rows of that split (``all`` rows always kept)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read outcome file {path}: {exc.strerror or exc}") from None
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except ValueError as exc:
+            raise InvalidRequest(f"{path}:{n}: not JSON ({exc})") from None
+        rows.append(parse(raw, f"{path}:{n}"))
+    if split is not None:
+        rows = [r for r in rows if r.split in (split, "all")]
+    return rows
+
+
+def models_in(rows: Iterable[Outcome]) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in rows:
+        for m in r.scores:
+            seen[m] = None
+    return list(seen)
+
+
+def require_models(rows: list[Outcome], *models: str) -> list[Outcome]:
+    """Rows scored for every named model; a clear error naming what exists when a name is wrong."""
+    known = models_in(rows)
+    for m in models:
+        if m not in known:
+            raise InvalidRequest(f"model {m!r} is not in the outcome file",
+                                 hint=f"models present: {', '.join(known[:12])}{'…' if len(known) > 12 else ''}")
+    return [r for r in rows if all(m in r.scores for m in models)]
+
+
+def dump(rows: Iterable[Outcome], path: Path | str) -> int:
+    n = 0
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            n += 1
+    return n

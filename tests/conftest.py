@@ -1,0 +1,106 @@
+"""Shared fixtures. Tests run against real parts: the embedded model, SQLite, real HTTP.
+
+The default weights are fetched once per machine into a cache dir (``ROUTEMATE_TEST_MODELS_DIR``
+overrides it) and reused by every test session; the first session pays ~3 s for the download.
+Each test gets its own ``<home>`` in a temp dir, so config, log and environment never leak.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_upstream import FakeUpstream  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+# Real outcome data and client captures live beside the repository, never inside it.
+SHARED = Path(os.environ.get("ROUTEMATE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _models_cache() -> Path:
+    if os.environ.get("ROUTEMATE_TEST_MODELS_DIR"):
+        return Path(os.environ["ROUTEMATE_TEST_MODELS_DIR"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("routemate", appauthor=False)) / "models"
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """A directory holding the verified default GGUF (fetched on first use)."""
+    from routemate.weights import ensure_default_model
+
+    cache = _models_cache()
+    ensure_default_model(cache, progress=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        raise RuntimeError(f"shared data folder {SHARED} is missing; set ROUTEMATE_SHARED_DATA to its path")
+    return SHARED
+
+
+@pytest.fixture
+def env(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A clean environment: own home, no config file, no OpenAI key, shared model cache."""
+    for var in ("ROUTEMATE_CONFIG", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ROUTEMATE_API_KEYS"):
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("ROUTEMATE_HOME", str(home))
+    monkeypatch.setenv("ROUTEMATE_MODELS_DIR", str(models_dir))
+    return dict(os.environ)
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def write_config(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """Write a config file and point ROUTEMATE_CONFIG at it."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "config.toml"
+        path.write_text(text)
+        monkeypatch.setenv("ROUTEMATE_CONFIG", str(path))
+        env["ROUTEMATE_CONFIG"] = str(path)
+        return path
+
+    return write
+
+
+def hybrid_config(upstream: FakeUpstream, **extra: Any) -> str:
+    """The embedded model as local plus the fake upstream as a priced frontier model."""
+    lines = [
+        "[models.local]", 'backend = "embedded"', 'tier = "local"', "",
+        "[models.gpt4o]", 'backend = "openai"', f'base_url = "{upstream.url}"', 'model = "gpt-4o"',
+        'api_key_env = "FAKE_OPENAI_KEY"', 'tier = "frontier"', "price_in = 2.5", "price_out = 10.0",
+        "max_retries = 2", "timeout = 10",
+    ]
+    for k, v in extra.items():
+        lines.append(f"{k} = {v}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def hybrid(write_config: Callable[[str], Path], upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch,
+           env: dict[str, str]) -> FakeUpstream:
+    """Config with the embedded local model and the fake frontier (key set)."""
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-upstream-secret")
+    env["FAKE_OPENAI_KEY"] = "sk-test-upstream-secret"
+    write_config(hybrid_config(upstream))
+    return upstream

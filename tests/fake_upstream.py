@@ -1,0 +1,190 @@
+"""A small OpenAI-compatible upstream on a loopback port, for the frontier side of tests.
+
+It runs a real HTTP server (aiohttp) in a background thread, so the code under test talks to it
+exactly as it would to OpenAI. Each request takes the next behaviour from ``script`` (then
+``default``):
+
+    ok          a normal answer (``reply``), streamed if asked, usage included unless send_usage=False
+    tools       the answer is a call of the first tool offered (streamed as tool-call deltas)
+    500 / 503   that status with an OpenAI error body
+    429         429 with ``retry-after: 0``
+    401         bad key
+    timeout     sleeps ``hang`` seconds before answering
+    reset       closes the connection without answering
+    cut         streams part of the answer, then drops the connection
+    stream-error  streams part of the answer, then an in-band error event
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+
+class FakeUpstream:
+    def __init__(self, reply: str = "Hello from the fake frontier.", model: str = "fake-gpt") -> None:
+        self.reply = reply
+        self.model = model
+        self.script: deque[str] = deque()
+        self.default = "ok"
+        self.send_usage = True
+        self.hang = 30.0
+        self.requests: list[dict[str, Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self.port = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> "FakeUpstream":
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="fake-upstream")
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._runner:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    # -- handlers -------------------------------------------------------------------------------------
+    def _next(self) -> str:
+        return self.script.popleft() if self.script else self.default
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+
+    async def _fault(self, behaviour: str, request: web.Request) -> web.StreamResponse | None:
+        if behaviour in ("500", "503", "401", "400"):
+            status = int(behaviour)
+            return web.json_response({"error": {"message": f"fake upstream says {status}", "type": "server_error",
+                                                 "param": None, "code": None}}, status=status)
+        if behaviour == "429":
+            return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}}, status=429,
+                                     headers={"retry-after": "0"})
+        if behaviour == "timeout":
+            await asyncio.sleep(self.hang)
+        if behaviour == "reset":
+            assert request.transport is not None
+            request.transport.close()
+            raise ConnectionResetError
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        behaviour = self._next()
+        fault = await self._fault(behaviour, request)
+        if fault is not None:
+            return fault
+        prompt_tokens = sum(len(str(m.get("content") or "")) // 4 + 1 for m in body.get("messages", []))
+        if behaviour == "tools" and body.get("tools"):
+            name = body["tools"][0]["function"]["name"]
+            call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+            if not body.get("stream"):
+                return web.json_response(self._completion({"role": "assistant", "content": None, "tool_calls": [call]},
+                                                          "tool_calls", prompt_tokens, 9))
+            deltas = [{"role": "assistant", "content": None,
+                       "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                       "function": {"name": name, "arguments": ""}}]},
+                      {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
+                      {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}]
+            return await self._stream(request, deltas, "tool_calls", prompt_tokens, 9, body)
+        words = self.reply.split(" ")
+        if not body.get("stream"):
+            return web.json_response(self._completion({"role": "assistant", "content": self.reply}, "stop",
+                                                      prompt_tokens, len(words)))
+        deltas = [{"role": "assistant", "content": ""}] + [{"content": w + (" " if i < len(words) - 1 else "")}
+                                                          for i, w in enumerate(words)]
+        if behaviour in ("cut", "stream-error"):
+            deltas = deltas[: max(2, len(deltas) // 2)]
+        return await self._stream(request, deltas, "stop", prompt_tokens, len(words), body, behaviour)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        fault = await self._fault(self._next(), request)
+        if fault is not None:
+            return fault
+        text = self.reply
+        usage = {"prompt_tokens": len(body.get("prompt", "")) // 4 + 1, "completion_tokens": len(text.split()),
+                 "total_tokens": 0}
+        if not body.get("stream"):
+            return web.json_response({"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                                      "model": self.model, "usage": usage,
+                                      "choices": [{"index": 0, "text": text, "finish_reason": "stop",
+                                                   "logprobs": None}]})
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for w in text.split(" "):
+            await resp.write(self._event({"object": "text_completion", "choices": [
+                {"index": 0, "text": w + " ", "finish_reason": None}]}))
+        await resp.write(self._event({"object": "text_completion", "choices": [
+            {"index": 0, "text": "", "finish_reason": "stop"}]}))
+        if self.send_usage and (body.get("stream_options") or {}).get("include_usage"):
+            await resp.write(self._event({"object": "text_completion", "choices": [], "usage": usage}))
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _completion(self, message: dict[str, Any], finish: str, pt: int, ct: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                               "model": self.model, "choices": [{"index": 0, "message": message,
+                                                                 "finish_reason": finish}]}
+        if self.send_usage:
+            out["usage"] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+        return out
+
+    def _event(self, payload: dict[str, Any]) -> bytes:
+        payload = {"id": "chatcmpl-fake", "created": int(time.time()), "model": self.model, **payload}
+        return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+    async def _stream(self, request: web.Request, deltas: list[dict[str, Any]], finish: str, pt: int, ct: int,
+                      body: dict[str, Any], behaviour: str = "ok") -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for delta in deltas:
+            await resp.write(self._event({"object": "chat.completion.chunk",
+                                          "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+        if behaviour == "cut":
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        if behaviour == "stream-error":
+            await resp.write(b'data: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n')
+            return resp
+        await resp.write(self._event({"object": "chat.completion.chunk",
+                                      "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        if self.send_usage and (body.get("stream_options") or {}).get("include_usage"):
+            await resp.write(self._event({"object": "chat.completion.chunk", "choices": [],
+                                          "usage": {"prompt_tokens": pt, "completion_tokens": ct,
+                                                    "total_tokens": pt + ct}}))
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
