@@ -73,6 +73,7 @@ class FakeUpstream:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._ready.set()
         self._loop.run_forever()
+        self._loop.close()
 
     # -- handlers -------------------------------------------------------------------------------------
     def _next(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from contextlib import aclosing
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -107,13 +108,14 @@ async def _stream_answer(rm: Any, request: ChatRequest, entry: str, show: bool) 
     run = rm.start(request, entry=entry)
     shown = False
     try:
-        async for chunk in run:
-            if show and not shown and (chunk.content or chunk.tool_calls):
-                err.print(_header(run.decision))
-                shown = True
-            if show and chunk.content:
-                sys.stdout.write(chunk.content)
-                sys.stdout.flush()
+        async with aclosing(run.stream()) as chunks:
+            async for chunk in chunks:
+                if show and not shown and (chunk.content or chunk.tool_calls):
+                    err.print(_header(run.decision))
+                    shown = True
+                if show and chunk.content:
+                    sys.stdout.write(chunk.content)
+                    sys.stdout.flush()
     finally:
         await rm.aclose()
     if show:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +114,9 @@ class Routemate:
 
     async def ask(self, request: ChatRequest, *, entry: str = "python") -> Answer:
         run = self.start(request, entry=entry)
-        async for _ in run:
-            pass
+        async with aclosing(run.stream()) as chunks:
+            async for _ in chunks:
+                pass
         assert run.answer is not None
         return run.answer
 
@@ -142,7 +144,12 @@ class Run:
         model = self.rm.settings.model(self.decision.model)
         return self.request.with_system(model.system_prompt)
 
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        return self.stream()
+
+    async def stream(self) -> AsyncIterator[Chunk]:
+        """The answer's chunks. A consumer that may stop early should close it deterministically
+        (``async with contextlib.aclosing(run.stream())``) so the log row is written at once."""
         chunks: list[Chunk] = []
         status, error = "ok", None
         try:

@@ -147,8 +147,14 @@ class EmbeddedBackend:
         stop = threading.Event()
         end = object()
 
+        def deliver(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:      # the consumer's loop is gone: nobody is listening
+                stop.set()
+
         def on_chunk(event: dict[str, Any]) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            deliver(event)
             return stop.is_set()          # True tells the engine to cancel
 
         def run() -> None:
@@ -156,11 +162,11 @@ class EmbeddedBackend:
                 result = getattr(engine.server, method)({**body, "stream": True,
                                                          "stream_options": {"include_usage": True}}, on_chunk)
                 if isinstance(result, dict) and "error" in result:
-                    loop.call_soon_threadsafe(queue.put_nowait, result)
+                    deliver(result)
             except Exception as exc:  # surfaced to the consumer below
-                loop.call_soon_threadsafe(queue.put_nowait, {"error": {"message": str(exc)}})
+                deliver({"error": {"message": str(exc)}})
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, end)
+                deliver(end)
 
         worker = threading.Thread(target=run, name="routemate-embedded", daemon=True)
         worker.start()

@@ -199,6 +199,7 @@ class OpenAIBackend:
             return False, f"cannot reach {self.base_url} ({type(exc).__name__})"
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
+        if self._session is not None and not self._session.closed and self._loop is asyncio.get_running_loop():
             await self._session.close()
+            await asyncio.sleep(0)   # let the connector's transports finish closing
         self._session = None

@@ -1,0 +1,89 @@
+"""The embedded engine, for real: SmolLM2-135M-Instruct through xllamacpp."""
+
+import asyncio
+import urllib.error
+import urllib.request
+
+import pytest
+
+from routemate.backends.embedded import EmbeddedBackend, _engine_for
+from routemate.chat import ChatRequest, CompletionRequest
+from routemate.config import load_settings
+from routemate.errors import BackendError
+
+
+@pytest.fixture
+def backend(env):
+    s = load_settings(env)
+    return EmbeddedBackend(s.models["local"], s)
+
+
+def ask(text, **params):
+    return ChatRequest([{"role": "user", "content": text}], {"temperature": 0, "max_tokens": 16, **params})
+
+
+async def test_short_answer_with_token_counts(backend):
+    done = await backend.chat(ask("Say hello."))
+    assert done.text.strip()
+    assert done.usage.prompt_tokens > 5 and 0 < done.usage.completion_tokens <= 16
+
+
+async def test_stream_yields_tokens_then_usage_matching_the_text(backend):
+    chunks = [c async for c in backend.stream(ask("Count from one to five.", max_tokens=12))]
+    text = "".join(c.content for c in chunks)
+    usage = [c.usage for c in chunks if c.usage]
+    assert text.strip() and len([c for c in chunks if c.content]) > 3
+    assert usage and usage[-1].completion_tokens == 12
+    assert any(c.finish_reason == "length" for c in chunks)
+
+
+async def test_stream_and_non_stream_agree_at_temperature_zero(backend):
+    req = ask("Name a fruit.", max_tokens=8, seed=1)
+    whole = (await backend.chat(req)).text
+    streamed = "".join([c.content async for c in backend.stream(req)])
+    assert whole == streamed
+
+
+async def test_abandoning_a_stream_stops_generation(backend):
+    gen = backend.stream(ask("Write a long story about a dragon.", max_tokens=400))
+    got = 0
+    async for chunk in gen:
+        got += bool(chunk.content)
+        if got == 3:
+            break
+    await gen.aclose()
+    # the engine is free again: a new request is answered promptly
+    done = await asyncio.wait_for(backend.chat(ask("Say hi.", max_tokens=4)), timeout=20)
+    assert done.usage.completion_tokens <= 4
+
+
+async def test_plain_completion(backend):
+    done = await backend.complete(CompletionRequest("def add(a, b):\n", params={"max_tokens": 12, "temperature": 0}))
+    assert done.text and done.usage.completion_tokens <= 12
+
+
+async def test_tool_params_are_dropped_not_sent(backend):
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    done = await backend.chat(ask("Say hi.", max_tokens=4, tools=tools, tool_choice="auto"))
+    assert done.text is not None and "tool_calls" not in done.choices[0].message
+
+
+async def test_engine_rejection_is_a_clear_error(backend):
+    with pytest.raises(Exception, match="max_tokens"):
+        await backend.chat(ask("hi", max_tokens="lots"))
+
+
+def test_missing_gguf_path_is_actionable(env, tmp_path):
+    s = load_settings(env)
+    cfg = s.models["local"].model_copy(update={"path": str(tmp_path / "nope.gguf")})
+    with pytest.raises(BackendError, match=r"nope\.gguf does not exist.*\[models\.local\]"):
+        _engine_for(cfg, s)
+
+
+async def test_engine_http_listener_requires_its_private_key(backend):
+    await backend.chat(ask("hi", max_tokens=1))
+    address = backend.engine().server.listening_address
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{address}/v1/models", timeout=5)
+    info.value.close()
+    assert info.value.code == 401

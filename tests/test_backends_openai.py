@@ -1,0 +1,123 @@
+"""The OpenAI-compatible backend against a real loopback fake upstream."""
+
+import pytest
+
+from routemate.backends.openai import OpenAIBackend
+from routemate.chat import ChatRequest, CompletionRequest
+from routemate.config import build_settings
+from routemate.errors import BackendError
+
+KEY = "sk-test-upstream-secret"
+
+
+def make(upstream, env, **over):
+    cfg = {"backend": "openai", "base_url": upstream.url, "model": "gpt-4o", "api_key_env": "K",
+           "tier": "frontier", "max_retries": 2, "timeout": 5, **over}
+    s = build_settings({"models": {"gpt4o": cfg}}, {**env, "K": KEY})
+    return OpenAIBackend(s.models["gpt4o"], s)
+
+
+def req(**params):
+    return ChatRequest([{"role": "user", "content": "hi"}], params)
+
+
+@pytest.fixture
+async def backend(upstream, env):
+    b = make(upstream, env)
+    yield b
+    await b.aclose()
+
+
+async def test_non_stream_answer_usage_and_auth(backend, upstream):
+    done = await backend.chat(req(temperature=0))
+    assert done.text == upstream.reply and done.usage.completion_tokens == len(upstream.reply.split())
+    sent = upstream.requests[-1]
+    assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert sent["body"]["model"] == "gpt-4o" and sent["body"]["temperature"] == 0
+
+
+async def test_stream_asks_for_usage_and_reassembles_text(backend, upstream):
+    chunks = [c async for c in backend.stream(req())]
+    assert "".join(c.content for c in chunks) == upstream.reply
+    assert chunks[-1].usage is not None
+    assert upstream.requests[-1]["body"]["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "429", "reset"])
+async def test_transient_faults_are_retried(backend, upstream, fault):
+    upstream.script.extend([fault, fault])
+    done = await backend.chat(req())
+    assert done.text == upstream.reply and len(upstream.requests) == 3
+
+
+async def test_persistent_5xx_gives_up_after_max_retries(backend, upstream):
+    upstream.default = "500"
+    with pytest.raises(BackendError, match="upstream answered 500") as info:
+        await backend.chat(req())
+    assert info.value.retryable and len(upstream.requests) == 3
+
+
+async def test_bad_key_is_not_retried_and_never_echoed(backend, upstream):
+    upstream.script.append("401")
+    with pytest.raises(BackendError) as info:
+        await backend.chat(req())
+    assert len(upstream.requests) == 1 and not info.value.retryable
+    assert KEY not in str(info.value) and "check the key in K" in str(info.value)
+
+
+async def test_timeout_is_a_backend_error(upstream, env):
+    b = make(upstream, env, timeout=0.5, max_retries=0)
+    upstream.script.append("timeout")
+    upstream.hang = 3
+    with pytest.raises(BackendError, match="cannot reach|timed out"):
+        await b.chat(req())
+    await b.aclose()
+
+
+async def test_stream_cut_midway_raises_after_the_partial_text(backend, upstream):
+    upstream.script.append("cut")
+    got = []
+    with pytest.raises(BackendError, match="stream cut|connection"):
+        async for c in backend.stream(req()):
+            got.append(c.content)
+    assert "".join(got) and "".join(got) != upstream.reply
+
+
+async def test_in_band_stream_error_raises(backend, upstream):
+    upstream.script.append("stream-error")
+    with pytest.raises(BackendError, match="overloaded"):
+        async for _ in backend.stream(req()):
+            pass
+
+
+async def test_unsupported_params_are_dropped_for_that_backend(upstream, env):
+    b = make(upstream, env, capabilities=["chat"])
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    await b.chat(req(tools=tools, tool_choice="auto", response_format={"type": "json_object"}, max_tokens=5))
+    body = upstream.requests[-1]["body"]
+    assert "tools" not in body and "tool_choice" not in body and "response_format" not in body
+    assert body["max_tokens"] == 5
+    await b.aclose()
+
+
+async def test_streamed_tool_calls_keep_their_index(backend, upstream):
+    upstream.script.append("tools")
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    chunks = [c async for c in backend.stream(req(tools=tools))]
+    deltas = [tc for c in chunks for tc in (c.tool_calls or [])]
+    assert all(d["index"] == 0 for d in deltas)
+    assert "".join(d["function"].get("arguments", "") for d in deltas) == '{"city": "Paris"}'
+
+
+async def test_completions_pass_suffix_through(backend, upstream):
+    done = await backend.complete(CompletionRequest("def f(", suffix="\n    return x", params={"max_tokens": 8}))
+    assert done.text == upstream.reply
+    assert upstream.requests[-1]["body"]["suffix"] == "\n    return x"
+
+
+async def test_health(backend, upstream, env):
+    assert (await backend.health())[0] is True
+    down = make(upstream, env, base_url="http://127.0.0.1:9/v1")
+    ok, why = await down.health()
+    assert not ok and "cannot reach" in why
+    await down.aclose()

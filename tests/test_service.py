@@ -1,0 +1,109 @@
+"""The shared pipeline: route → backend (with fallback) → request log, on real parts."""
+
+import asyncio
+from contextlib import aclosing
+
+import pytest
+
+from routemate.chat import ChatRequest
+from routemate.config import load_settings
+from routemate.errors import NoModelAvailable
+from routemate.service import Routemate
+
+HARD = "Design a distributed, lock-free job scheduler with consensus across regions; explain the trade-offs."
+EASY = "Say hello."
+
+
+def req(text, model="auto", **params):
+    return ChatRequest([{"role": "user", "content": text}], {"max_tokens": 8, "temperature": 0, **params}, model)
+
+
+@pytest.fixture
+async def rm(hybrid, env):
+    r = Routemate(load_settings())
+    yield r
+    await r.aclose()
+
+
+async def test_easy_request_is_answered_locally_and_logged_with_savings(rm):
+    answer = await rm.ask(req(EASY), entry="python")
+    assert answer.decision.model == "local" and answer.text
+    row = rm.store.recent(1)[0]
+    assert (row["model"], row["tier"], row["status"], row["entry"]) == ("local", "local", "ok", "python")
+    assert row["completion_tokens"] == answer.usage.completion_tokens > 0
+    assert row["cost_usd"] == 0 and row["saved_usd"] == pytest.approx(answer.saved_usd) and answer.saved_usd > 0
+    assert "user: Say hello." in row["prompt"]
+
+
+async def test_hard_request_goes_to_the_frontier_and_costs_its_price(rm, hybrid):
+    answer = await rm.ask(req(HARD))
+    assert answer.decision.model == "gpt4o" and answer.text == hybrid.reply
+    u = answer.usage
+    assert answer.cost_usd == pytest.approx((u.prompt_tokens * 2.5 + u.completion_tokens * 10) / 1e6)
+    assert answer.saved_usd == pytest.approx(0)
+    assert rm.store.recent(1)[0]["reason"].startswith("rules: task=design")
+
+
+async def test_frontier_down_falls_back_to_local_and_says_why(rm, hybrid):
+    hybrid.default = "500"
+    answer = await rm.ask(req(HARD))
+    assert answer.decision.model == "local" and answer.text
+    assert "gpt4o failed" in answer.decision.reason and "answered by local" in answer.decision.reason
+    row = rm.store.recent(1)[0]
+    assert row["status"] == "ok" and row["meta"]["attempts"][0]["model"] == "gpt4o"
+    assert len(hybrid.requests) == 3, "retried twice before falling back"
+
+
+async def test_pin_beats_the_router(rm, hybrid):
+    answer = await rm.ask(req(EASY, model="gpt4o"))
+    assert answer.decision.model == "gpt4o" and answer.decision.pinned
+
+
+async def test_missing_key_falls_back_with_the_reason(env, write_config, upstream):
+    from conftest import hybrid_config
+
+    write_config(hybrid_config(upstream))      # FAKE_OPENAI_KEY is not set here
+    rm = Routemate(load_settings())
+    answer = await rm.ask(req(HARD))
+    assert answer.decision.model == "local"
+    assert "gpt4o unavailable (FAKE_OPENAI_KEY is not set)" in answer.decision.reason
+    assert upstream.requests == []
+    await rm.aclose()
+
+
+async def test_nothing_reachable_is_a_clear_error_and_logged(env, write_config):
+    write_config('[models.gpt4o]\nbackend = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+                 'tier = "frontier"\nmax_retries = 0\n')
+    rm = Routemate(load_settings())
+    with pytest.raises(NoModelAvailable, match="no model can answer.*cannot reach"):
+        await rm.ask(req(EASY))
+    assert rm.store.recent(1)[0]["status"] == "error"
+    await rm.aclose()
+
+
+async def test_cancelled_stream_is_logged_as_cancelled(rm):
+    started = asyncio.Event()
+
+    async def consume():
+        run = rm.start(req("Write a long poem about the sea.", max_tokens=300), entry="cli")
+        async with aclosing(run.stream()) as chunks:
+            async for chunk in chunks:
+                if chunk.content:
+                    started.set()
+                    await asyncio.sleep(30)      # the caller goes away mid-answer
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    row = rm.store.recent(1)[0]
+    assert row["status"] == "cancelled" and row["error"] == "cancelled by the client"
+    assert row["completion_tokens"] >= 1
+
+
+async def test_persona_and_model_system_prompts_reach_the_model(rm, hybrid):
+    request = rm.prepare(req(EASY, model="gpt4o"), "tutor")
+    await rm.ask(request)
+    sent = hybrid.requests[-1]["body"]["messages"]
+    assert sent[0]["role"] == "system" and "step by step" in sent[0]["content"]
