@@ -1,7 +1,7 @@
 import pytest
 
 from routemate.config import EXAMPLE_CONFIG, build_settings, load_settings
-from routemate.errors import ConfigError
+from routemate.errors import ConfigError, InvalidRequest
 
 
 def settings_from(text, env, tmp_path):
@@ -74,7 +74,7 @@ def test_home_and_log_paths_follow_env(env, tmp_path):
 def test_builtin_tutor_persona_and_clear_error_for_unknown(env):
     s = load_settings(env)
     assert "step by step" in s.persona("tutor").system_prompt
-    with pytest.raises(ConfigError, match="unknown persona 'pirate'.*tutor"):
+    with pytest.raises(InvalidRequest, match="unknown persona 'pirate'.*tutor"):
         s.persona("pirate")
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidRequest
 
 Tier = Literal["local", "frontier"]
 Capability = Literal["chat", "tools", "completions", "fim", "json", "vision"]
@@ -176,8 +176,9 @@ class Settings(_Strict):
     def persona(self, name: str) -> Persona:
         personas = {**BUILTIN_PERSONAS, **self.personas}
         if name not in personas:
-            raise ConfigError(f"unknown persona {name!r}", field="personas",
-                              hint=f"choose one of {', '.join(sorted(personas))} or add [personas.{name}]")
+            raise InvalidRequest(f"unknown persona {name!r}", param="persona",
+                                 hint=f"choose one of {', '.join(sorted(personas))}, or add [personas.{name}] "
+                                      "to the config")
         return personas[name]
 
     def gateway_keys(self) -> list[str]:

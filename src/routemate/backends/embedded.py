@@ -12,6 +12,7 @@ per-process API key, CORS limited to its own origin, and no web UI or slot endpo
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
 import threading
@@ -35,6 +36,16 @@ TOOL_PARAMS = {"tools", "tool_choice", "parallel_tool_calls"}
 
 _engines: dict[tuple[Any, ...], "_Engine"] = {}
 _engines_lock = threading.Lock()
+# Generations in flight. At interpreter exit they are told to stop and joined: tearing the engine
+# down while a worker thread is still inside it aborts the process (e.g. after Ctrl-C).
+_inflight: dict[threading.Thread, threading.Event] = {}
+
+
+@atexit.register
+def _stop_inflight() -> None:
+    for worker, stop in list(_inflight.items()):
+        stop.set()
+        worker.join(timeout=30)
 
 
 class _Engine:
@@ -166,9 +177,11 @@ class EmbeddedBackend:
             except Exception as exc:  # surfaced to the consumer below
                 deliver({"error": {"message": str(exc)}})
             finally:
+                _inflight.pop(threading.current_thread(), None)
                 deliver(end)
 
         worker = threading.Thread(target=run, name="routemate-embedded", daemon=True)
+        _inflight[worker] = stop
         worker.start()
         try:
             while (event := await queue.get()) is not end:
