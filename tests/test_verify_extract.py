@@ -1,0 +1,168 @@
+"""Code is found in every shape models write it, and split into importable code and usage."""
+
+from __future__ import annotations
+
+import pytest
+
+from routemate.verify.extract import check_syntax, find_blocks, guess_language, parsers, python_answer
+
+TWO_BLOCKS = """Here is the function:
+
+```python
+import math
+
+def area(r):
+    return math.pi * r ** 2
+```
+
+Use it like this:
+
+```python
+print(area(1))  # 3.14159
+```
+"""
+
+
+def test_fenced_python_block_with_tag() -> None:
+    blocks = find_blocks(TWO_BLOCKS)
+    assert [b.language for b in blocks] == ["python", "python"]
+    assert blocks[0].code.startswith("import math")
+
+
+def test_untagged_fence_is_recognised_as_python() -> None:
+    blocks = find_blocks("Sure!\n```\ndef f(x):\n    return x + 1\n```\nDone.")
+    assert len(blocks) == 1 and blocks[0].language == "python" and blocks[0].tag == ""
+
+
+def test_tilde_fences_and_indented_fences() -> None:
+    text = "1. First:\n\n   ```py\n   def f():\n       return 1\n   ```\n\n~~~python\nx = f()\n~~~\n"
+    blocks = find_blocks(text)
+    assert [b.code.strip() for b in blocks] == ["def f():\n    return 1", "x = f()"]
+
+
+def test_crlf_answers_are_read() -> None:
+    text = "```python\r\ndef f():\r\n    return 1\r\n```\r\n\r\n```python\r\nprint(f())\r\n```\r\n"
+    answer = python_answer(text)
+    assert answer is not None and answer.names == ("f",) and not answer.errors
+
+
+def test_unclosed_last_fence_still_counts() -> None:
+    blocks = find_blocks("```python\ndef f():\n    return 1\n")   # cut at max_tokens
+    assert blocks and "return 1" in blocks[0].code
+
+
+def test_code_llama_python_tags() -> None:
+    text = "[PYTHON]\ndef add(a, b):\n    return a + b\n[/PYTHON]\n[TESTS]\nassert add(1, 2) == 3\n[/TESTS]\n"
+    answer = python_answer(text)
+    assert answer is not None and answer.names == ("add",) and answer.asserts == 1
+    assert "assert add(1, 2) == 3" in answer.usage
+
+
+def test_unfenced_code_answer() -> None:
+    text = "def double(x):\n    return 2 * x\n"
+    answer = python_answer(text)
+    assert answer is not None and answer.names == ("double",)
+
+
+def test_unfenced_code_inside_prose() -> None:
+    text = "You can write it as:\n\ndef double(x):\n    return 2 * x\n\nThis returns twice the input."
+    answer = python_answer(text)
+    assert answer is not None and answer.names == ("double",)
+    assert "twice" not in answer.source
+
+
+def test_prose_only_answer_has_no_code() -> None:
+    assert python_answer("Use a list comprehension and return the filtered list.") is None
+    assert find_blocks("No code here, just words.") == []
+
+
+def test_definitions_and_usage_are_split() -> None:
+    answer = python_answer(TWO_BLOCKS)
+    assert answer is not None
+    assert "def area" in answer.definitions and "import math" in answer.definitions
+    assert "print(area(1))" in answer.usage and "print" not in answer.definitions
+    assert answer.blocks == 2
+
+
+def test_main_guard_and_test_functions_are_usage() -> None:
+    text = ("```python\ndef inc(x):\n    return x + 1\n\ndef test_inc():\n    assert inc(1) == 2\n\n"
+            "if __name__ == '__main__':\n    assert inc(2) == 3\n    print(inc(5))\n```")
+    answer = python_answer(text)
+    assert answer is not None
+    assert "__main__" not in answer.definitions and "test_inc" not in answer.definitions
+    assert "assert inc(2) == 3" in answer.usage and "test_inc()" in answer.usage
+    assert answer.asserts == 2
+
+
+def test_constants_are_definitions_but_calls_are_usage() -> None:
+    text = "```python\nLIMIT = 10\nPATTERN = re.compile('a+')\nresult = compute(LIMIT)\n```"
+    answer = python_answer(text)
+    assert answer is not None
+    assert "LIMIT = 10" in answer.definitions and "re.compile" in answer.definitions
+    assert "compute(LIMIT)" in answer.usage
+
+
+def test_later_block_redefines_earlier_one() -> None:
+    text = "```python\ndef f():\n    return 1\n```\nBetter:\n```python\ndef f():\n    return 2\n```"
+    answer = python_answer(text)
+    assert answer is not None and answer.definitions.rfind("return 2") > answer.definitions.rfind("return 1")
+
+
+def test_other_languages_are_not_taken_for_python() -> None:
+    text = "```javascript\nconst f = (a) => a * 2;\n```\n```bash\npip install foo\n```"
+    assert python_answer(text) is None
+    assert [b.language for b in find_blocks(text)] == ["javascript", "bash"]
+
+
+def test_output_blocks_are_ignored() -> None:
+    text = "```python\ndef f():\n    return [1]\n```\nOutput:\n```\n[1]\n```"
+    answer = python_answer(text)
+    assert answer is not None and answer.blocks == 1
+
+
+def test_broken_python_block_is_reported() -> None:
+    answer = python_answer("```python\ndef f(:\n    return 1\n```")
+    assert answer is not None and answer.source == "" and answer.errors
+    assert "line 1" in answer.errors[0]
+
+
+def test_repl_transcripts_are_kept_as_examples() -> None:
+    text = "```python\ndef sq(x):\n    return x * x\n```\n```python\n>>> sq(3)\n9\n```"
+    answer = python_answer(text)
+    assert answer is not None and answer.transcripts and ">>> sq(3)" in answer.transcripts[0]
+
+
+@pytest.mark.parametrize("code, language", [
+    ("def f(x):\n    return x\n", "python"),
+    ("fn main() {\n    let mut x = 1;\n}\n", "rust"),
+    ("package main\nfunc main() {}\n", "go"),
+    ("const f = (a) => a + 1;\n", "javascript"),
+])
+def test_language_is_guessed_for_untagged_code(code: str, language: str) -> None:
+    assert guess_language(code) == language
+
+
+@pytest.mark.parametrize("language, good, bad", [
+    ("python", "x = [1, 2]\n", "x = [1, 2\n"),
+    ("javascript", "function f(a) { return a + 1; }", "function f(a) { return a + ; }"),
+    ("typescript", "let x: number = 1;", "let x: number = ;"),
+    ("go", "package main\nfunc f() int { return 1 }\n", "package main\nfunc f() int { return 1 \n"),
+    ("rust", "fn f() -> i32 { 1 }", "fn f() -> i32 { 1 "),
+    ("java", "class A { int f() { return 1; } }", "class A { int f() { return 1; }"),
+    ("c", "int f(void) { return 1; }", "int f(void) { return 1 }"),
+    ("cpp", "#include <vector>\nint f() { std::vector<int> v; return 0; }", "int f() { return 0 "),
+    ("bash", "if [ -f x ]; then echo y; fi\n", "if [ -f x ]; then echo y\n"),
+])
+def test_syntax_check_per_language(language: str, good: str, bad: str) -> None:
+    assert check_syntax(good, language).ok is True
+    broken = check_syntax(bad, language)
+    assert broken.ok is False and "line" in broken.message
+
+
+def test_unknown_language_is_not_judged() -> None:
+    result = check_syntax("whatever", "cobol")
+    assert result.ok is None and "no parser" in result.message
+
+
+def test_installed_parsers_cover_the_common_languages() -> None:
+    assert {"python", "javascript", "typescript", "go", "rust", "java", "c", "cpp", "bash"} <= set(parsers())
