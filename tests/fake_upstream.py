@@ -72,8 +72,10 @@ class FakeUpstream:
         self._loop.run_until_complete(site.start())
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._ready.set()
-        self._loop.run_forever()
-        self._loop.close()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
 
     # -- handlers -------------------------------------------------------------------------------------
     def _next(self) -> str:

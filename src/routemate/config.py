@@ -117,6 +117,9 @@ class ServerConfig(_Strict):
     port: int = Field(8080, ge=0, le=65535)
     api_keys: list[str] = []
     max_body_mb: float = Field(8.0, gt=0)
+    autocomplete: str = "local"       # what model "auto" means on /v1/completions: a tier, a model, or auto
+    circuit_failures: int = Field(5, ge=1)          # consecutive failures that open a model's circuit
+    circuit_cooldown: float = Field(30.0, gt=0)     # seconds before an open circuit lets a probe through
 
 
 class Settings(_Strict):
@@ -311,4 +314,8 @@ system_prompt = "Explain step by step for a learner, then give one small exercis
 host = "127.0.0.1"
 port = 8080
 # api_keys = ["change-me"]    # or ROUTEMATE_API_KEYS=key1,key2
+# max_body_mb = 8             # larger request bodies get 413
+# autocomplete = "local"      # what model "auto" means on /v1/completions
+# circuit_failures = 5        # consecutive failures that take a model out of rotation...
+# circuit_cooldown = 30       # ...for this many seconds, then one probe request
 '''

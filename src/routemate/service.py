@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import Backend, create_backend
-from .chat import (ChatRequest, Chunk, Completion, Usage, accumulate, estimate_prompt_tokens,
+from .chat import (ChatRequest, Chunk, Completion, CompletionRequest, Usage, accumulate, estimate_prompt_tokens,
                    estimate_tokens, text_of)
 from .config import Settings, load_settings
 from .costs import model_cost, saved_usd
@@ -120,6 +120,27 @@ class Routemate:
         assert run.answer is not None
         return run.answer
 
+    # -- autocomplete (legacy completions, fill-in-the-middle) ------------------------------------------
+    def route_completion(self, request: CompletionRequest, *, default: str = "local") -> tuple[Decision, Policy]:
+        """Route an autocomplete request. ``auto`` means ``default`` (latency-bound: local unless configured)."""
+        pin = default if request.model in ("", "auto") else request.model
+        features = extract([{"role": "user", "content": request.prompt + (request.suffix or "")}], completion=True)
+        needs = {"completions"} | ({"fim"} if request.suffix is not None else set())
+        policy = Policy(candidates=self.candidates(), threshold=self.settings.routing.threshold, pin=pin,
+                        fallback=self.settings.routing.fallback, needs=frozenset(needs))
+        decision = decide(self.router.score(features), policy)
+        if pin != request.model:
+            from dataclasses import replace
+
+            why = decision.reason.replace(f"tier {pin} requested", f"autocomplete defaults to {pin}", 1)
+            decision = replace(decision, reason=why.replace(f"pinned to {pin}", f"autocomplete defaults to {pin}", 1))
+        return decision, policy
+
+    def start_completion(self, request: CompletionRequest, *, entry: str = "python",
+                         default: str = "local") -> "CompletionRun":
+        decision, policy = self.route_completion(request, default=default)
+        return CompletionRun(self, request, decision, policy, entry)
+
     async def health(self) -> dict[str, tuple[bool, str]]:
         names = list(self.settings.models)
         results = await asyncio.gather(*(self.backend(n).health() for n in names), return_exceptions=True)
@@ -200,6 +221,90 @@ class Run:
         try:
             answer.log_id = self.rm.store.log(record)
         except Exception:  # the answer matters more than its log row; never lose it to a log failure
+            answer.log_id = None
+        return answer
+
+
+class CompletionRun(Run):
+    """One autocomplete request in flight: like ``Run``, over a backend's completion stream.
+
+    A ``suffix`` goes to backends that take it (capability ``fim``); otherwise the model's
+    ``fim_template`` renders prefix and suffix into one prompt; with neither, the suffix is dropped
+    and the reason says so. A prompt without suffix (already rendered by the client) is sent as is.
+    """
+
+    request: CompletionRequest  # type: ignore[assignment]
+
+    def _for_model(self) -> CompletionRequest:  # type: ignore[override]
+        from .fim import render
+
+        req = self.request
+        model = self.rm.settings.model(self.decision.model)
+        if req.suffix is None or "fim" in model.caps:
+            return req
+        if model.fim_template:
+            prompt, params = render(model.fim_template, req.prompt, req.suffix, req.params)
+            return CompletionRequest(prompt, None, params, req.model)
+        note = f"suffix dropped: {model.name} takes no suffix and has no fim_template"
+        if note not in self.decision.reason:
+            from dataclasses import replace
+
+            self.decision = replace(self.decision, reason=f"{self.decision.reason}; {note}")
+        return CompletionRequest(req.prompt, None, req.params, req.model)
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        chunks: list[Chunk] = []
+        status, error = "ok", None
+        try:
+            while True:
+                backend = self.rm.backend(self.decision.model)
+                try:
+                    async for chunk in backend.stream_complete(self._for_model()):
+                        if self.ttft is None and chunk.content:
+                            self.ttft = time.perf_counter() - self.started
+                        chunks.append(chunk)
+                        yield chunk
+                    break
+                except BackendError as exc:
+                    if chunks or not self.rm.settings.routing.fallback:
+                        raise
+                    self.attempts.append({"model": self.decision.model, "error": str(exc)})
+                    self.decision, self.policy = fall_back(self.decision, _short(exc), self.policy)
+        except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+            status, error = "cancelled", "cancelled by the client"
+            raise
+        except RoutemateError as exc:
+            status, error = "error", str(exc)
+            raise
+        except Exception as exc:
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.answer = self._finish_completion(chunks, status, error)
+
+    def _finish_completion(self, chunks: list[Chunk], status: str, error: str | None) -> Answer:
+        completion = accumulate(chunks)
+        prompt = self.request.prompt + (f"\n<suffix>\n{self.request.suffix}" if self.request.suffix else "")
+        usage = completion.usage or Usage(estimate_tokens(prompt), estimate_tokens(completion.text))
+        completion.usage = usage
+        model = self.rm.settings.model(self.decision.model)
+        spent = model_cost(model, usage)
+        saved = saved_usd(self.rm.settings, usage, spent)
+        latency = (time.perf_counter() - self.started) * 1000
+        answer = Answer(completion.text, self.decision, completion, usage, spent, saved, latency,
+                        self.ttft * 1000 if self.ttft is not None else None, attempts=self.attempts)
+        d = self.decision
+        meta: dict[str, Any] = {"endpoint": "completions"}
+        if self.attempts:
+            meta["attempts"] = self.attempts
+        record = Record(entry=self.entry, status=status, prompt=prompt, requested=self.request.model,
+                        model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,
+                        router=d.router, prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,
+                        latency_ms=latency, ttft_ms=answer.ttft_ms, error=error, meta=meta)
+        try:
+            answer.log_id = self.rm.store.log(record)
+        except Exception:  # the answer matters more than its log row
             answer.log_id = None
         return answer
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import sqlite3
 import threading
 import time
@@ -126,6 +127,30 @@ class Store:
             cur = self._db.execute(f"INSERT INTO requests ({cols}) VALUES ({marks})", tuple(row.values()))
             return int(cur.lastrowid or 0)
 
+    def log_many(self, records: list[Record]) -> None:
+        """Insert several records in one transaction (one WAL commit instead of one per row)."""
+        rows = []
+        for record in records:
+            row = asdict(record)
+            prompt = row.pop("prompt")
+            row["prompt_sha256"] = hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None
+            row["prompt"] = prompt if self.prompts == "text" else None
+            row["meta"] = json.dumps(row["meta"]) if row["meta"] else None
+            rows.append(row)
+        if not rows:
+            return
+        cols = ", ".join(rows[0])
+        marks = ", ".join("?" * len(rows[0]))
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(f"INSERT INTO requests ({cols}) VALUES ({marks})",
+                                     [tuple(r.values()) for r in rows])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def update(self, row_id: int, **values: Any) -> None:
         allowed = {f.name for f in fields(Record)} - {"prompt"}
         bad = set(values) - allowed
@@ -172,3 +197,67 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class LogWriter:
+    """Writes the request log from a background thread, in batches, so no request waits on SQLite.
+
+    Drop-in for ``Store`` where the caller does not need the row id back (``log`` returns None).
+    Reads (``recent``, ``stats``, ...) first wait for every queued record to be written.
+    """
+
+    def __init__(self, store: Store, *, max_batch: int = 512) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.dropped = 0            # records that could not be written (counted, never raised)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="routemate-log", daemon=True)
+        self._thread.start()
+
+    def log(self, record: Record) -> None:
+        self._queue.put(record)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Block until everything queued so far is written; False on timeout."""
+        if not self._thread.is_alive():
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(10)
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self.store, name)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[Record] = []
+            markers: list[threading.Event] = []
+            stop = False
+            while True:
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    batch.append(item)
+                if stop or len(batch) >= self.max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                self.store.log_many(batch)
+            except Exception:  # a full disk must not take the gateway down; the count shows it
+                self.dropped += len(batch)
+            for marker in markers:
+                marker.set()
+            if stop:
+                return

@@ -35,6 +35,7 @@ class OpenAIBackend:
         self._key = config.api_key(settings.env)
         self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.retries = 0          # retried attempts since start (the gateway's metrics read it)
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -90,6 +91,7 @@ class OpenAIBackend:
                     delay = err.retry_after
             if not err.retryable or attempt == attempts - 1 or delay > MAX_RETRY_AFTER:
                 raise err
+            self.retries += 1
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 

@@ -1,0 +1,255 @@
+"""The gateway's Starlette application: routes, keys, body limits, health and metrics.
+
+Everything answering goes through ``Routemate`` (routing, fallback, costs, the request log), so a
+request through the gateway is logged and costed exactly like one from the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..config import Settings, load_settings
+from ..errors import RoutemateError
+from ..routing import extract
+from ..service import Routemate, Run
+from .answer import Answer, Exchange
+from .metrics import Counter, Gauge, Metrics
+from .wire import (MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, dumps, error_body, parse_chat,
+                   parse_completion, parse_json)
+
+log = logging.getLogger("routemate.server")
+TIER_ALIASES = ("auto", "local", "frontier")
+READY_CACHE_S = 5.0
+
+
+class Gateway:
+    """Per-process state behind the routes: the ``Routemate``, metrics, keys and limits."""
+
+    def __init__(self, settings: Settings | None = None, *, rm: Routemate | None = None, warmup: bool = False) -> None:
+        if rm is None:
+            from ..reliability import GuardedRoutemate
+            from ..store import LogWriter, Store
+
+            settings = settings or load_settings()
+            store = LogWriter(Store(settings.log_path, prompts=settings.log.prompts))
+            rm = GuardedRoutemate(settings, store=store,  # type: ignore[arg-type]
+                                  failures=settings.server.circuit_failures,
+                                  cooldown=settings.server.circuit_cooldown)
+        self.rm = rm
+        self.settings = rm.settings
+        self.keys = [k.encode() for k in self.settings.gateway_keys()]
+        self.max_body = int(self.settings.server.max_body_mb * 1024 * 1024)
+        self.metrics = Metrics()
+        self.metrics.collectors.append(self._live_metrics)
+        self.warmup = warmup
+        self._ready: tuple[float, int, dict[str, Any]] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> Any:
+        task = asyncio.ensure_future(self._warm()) if self.warmup else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            await self.rm.aclose()
+            store = getattr(self.rm, "_store", None)
+            if store is not None and hasattr(store, "close"):
+                await asyncio.to_thread(store.close)
+
+    async def _warm(self) -> None:
+        """Load the embedded engine now, so the first request does not pay for it."""
+        for m in self.settings.models.values():
+            if m.backend == "embedded":
+                backend: Any = self.rm.backend(m.name)
+                inner = getattr(backend, "inner", backend)
+                try:
+                    await asyncio.to_thread(inner.engine)
+                except Exception as exc:   # reported by /readyz and on first use
+                    log.warning("could not load %s: %s", m.name, exc)
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def check_key(self, request: Request) -> None:
+        if not self.keys:
+            return
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+        if not token:
+            raise Unauthorized("missing API key",
+                               hint="send 'Authorization: Bearer <key>' with a key from server.api_keys or "
+                                    "ROUTEMATE_API_KEYS")
+        given = token.encode()
+        if not any(hmac.compare_digest(given, k) for k in self.keys):
+            raise Unauthorized("invalid API key", hint="use a key from server.api_keys or ROUTEMATE_API_KEYS")
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        limit_mb = f"{self.settings.server.max_body_mb:g} MB"
+        if length and length.isdigit() and int(length) > self.max_body:
+            raise PayloadTooLarge(f"request body of {int(length)} bytes is over the {limit_mb} limit",
+                                  hint="shorten the request or raise server.max_body_mb")
+        parts, size = [], 0
+        async for part in request.stream():
+            size += len(part)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"request body is over the {limit_mb} limit",
+                                      hint="shorten the request or raise server.max_body_mb")
+            parts.append(part)
+        return parse_json(b"".join(parts))
+
+    def error(self, exc: RoutemateError, endpoint: str) -> Response:
+        self.metrics.responses.inc((endpoint, str(exc.status)))
+        headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
+        return Response(error_body(exc), exc.status, headers=headers, media_type="application/json")
+
+    def _expand_n(self, run: Run, params: dict[str, Any]) -> list[Run]:
+        """``n > 1`` on a backend that answers one choice per call: ``n`` generations, one log row each."""
+        n = params.get("n") or 1
+        if n <= 1 or self.settings.model(run.decision.model).backend != "embedded":
+            return [run]
+        runs = []
+        for i in range(n):
+            p = {k: v for k, v in params.items() if k != "n"}
+            if "seed" in p:
+                p["seed"] = p["seed"] + i      # same seed on every choice would give n copies
+            req = replace(run.request, params=p)
+            runs.append(type(run)(self.rm, req, run.decision, run.policy, run.entry))
+        return runs
+
+    # -- routes ---------------------------------------------------------------------------------------
+    async def chat(self, request: Request) -> Any:
+        ex = Exchange(self, "chat")
+        try:
+            self.check_key(request)
+            req, stream, include_usage = parse_chat(await self.body(request))
+            run = self.rm.start(req, entry="http")
+        except RoutemateError as exc:
+            return self.error(exc, "chat")
+        return Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=True)
+
+    async def completions(self, request: Request) -> Any:
+        ex = Exchange(self, "completions")
+        try:
+            self.check_key(request)
+            req, stream, include_usage = parse_completion(await self.body(request))
+            run = self.rm.start_completion(req, entry="http", default=self.settings.server.autocomplete)
+        except RoutemateError as exc:
+            return self.error(exc, "completions")
+        return Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=False)
+
+    async def route(self, request: Request) -> Response:
+        try:
+            self.check_key(request)
+            req, _, _ = parse_chat(await self.body(request))
+            decision, _ = self.rm.route(req)
+        except RoutemateError as exc:
+            return self.error(exc, "route")
+        features = extract(req.messages, tools=len(req.params.get("tools") or ()))
+        body = {**decision.to_dict(), "features": features.summary()}
+        self.metrics.responses.inc(("route", "200"))
+        return Response(dumps(body), media_type="application/json")
+
+    async def models(self, request: Request) -> Response:
+        try:
+            self.check_key(request)
+        except RoutemateError as exc:
+            return self.error(exc, "models")
+        data, seen = [], set()
+        for name in TIER_ALIASES:
+            data.append({"id": name, "object": "model", "created": 0, "owned_by": "routemate",
+                         "description": "router decides" if name == "auto" else f"cheapest available {name} model"})
+            seen.add(name)
+        for m in self.settings.models.values():
+            if m.name in seen:
+                continue
+            data.append({"id": m.name, "object": "model", "created": 0, "owned_by": "routemate", "tier": m.tier,
+                         "capabilities": sorted(m.caps)})
+        return Response(dumps({"object": "list", "data": data}), media_type="application/json")
+
+    async def healthz(self, request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def readyz(self, request: Request) -> Response:
+        now = time.monotonic()
+        if self._ready is None or now - self._ready[0] > READY_CACHE_S:
+            health = await self.rm.health()
+            models = {name: {"ok": ok, "status": why} for name, (ok, why) in health.items()}
+            self._ready = (now, 200 if any(ok for ok, _ in health.values()) else 503, models)
+        _, status, models = self._ready
+        body = {"status": "ready" if status == 200 else "unavailable", "models": models}
+        return Response(dumps(body), status, media_type="application/json")
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        try:
+            self.check_key(request)
+        except RoutemateError as exc:
+            return self.error(exc, "metrics")
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def _live_metrics(self) -> Any:
+        retries = Counter("routemate_upstream_retries_total", "Upstream attempts retried (connect errors, "
+                          "408, 429, 5xx) by model.", ("model",))
+        state = Gauge("routemate_circuit_open", "1 while a model's circuit is open (0 closed, 0.5 probing).",
+                      ("model",))
+        opens = Counter("routemate_circuit_opens_total", "Times a model's circuit opened.", ("model",))
+        backends = getattr(self.rm, "_backends", {})
+        for name, backend in backends.items():
+            yield retries, (name,), float(getattr(backend, "retries", 0))
+        for name, breaker in getattr(self.rm, "breakers", {}).items():
+            yield state, (name,), {"closed": 0.0, "open": 1.0}.get(breaker.state, 0.5)
+            yield opens, (name,), float(breaker.opens)
+        store = getattr(self.rm, "_store", None)
+        if store is not None and "dropped" in getattr(store, "__dict__", {}):
+            yield Counter("routemate_log_dropped_total", "Request-log rows that could not be written."), (), \
+                float(store.dropped)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        err: RoutemateError = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        err = NotFound(f"no route {request.method} {request.url.path}",
+                       hint="the API lives under /v1: /v1/chat/completions, /v1/completions, /v1/models")
+    return Response(error_body(err), err.status, media_type="application/json")
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s", request.url.path)
+    err = RoutemateError(f"internal error ({type(exc).__name__})", hint="this is a bug in routemate")
+    return Response(error_body(err), 500, media_type="application/json")
+
+
+def create_app(settings: Settings | None = None, *, rm: Routemate | None = None, warmup: bool = False) -> Starlette:
+    """The ASGI app. Pass ``rm`` to share a ``Routemate`` (tests, embedding in another server)."""
+    gw = Gateway(settings, rm=rm, warmup=warmup)
+    routes = []
+    for prefix in ("/v1", ""):     # some clients drop the /v1 from their base URL
+        routes += [
+            Route(f"{prefix}/chat/completions", gw.chat, methods=["POST"]),
+            Route(f"{prefix}/completions", gw.completions, methods=["POST"]),
+            Route(f"{prefix}/models", gw.models, methods=["GET"]),
+            Route(f"{prefix}/route", gw.route, methods=["POST"]),
+        ]
+    routes += [Route("/healthz", gw.healthz, methods=["GET"]), Route("/readyz", gw.readyz, methods=["GET"]),
+               Route("/metrics", gw.metrics_endpoint, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=gw.lifespan,
+                    exception_handlers={HTTPException: _not_found, Exception: _crash})
+    app.state.gateway = gw
+    return app
+
+
+__all__ = ["Gateway", "create_app"]
