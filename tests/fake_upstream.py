@@ -13,6 +13,9 @@ exactly as it would to OpenAI. Each request takes the next behaviour from ``scri
     reset       closes the connection without answering
     cut         streams part of the answer, then drops the connection
     stream-error  streams part of the answer, then an in-band error event
+    cut-early   streams only the role chunk (no content), then drops the connection
+    stall       streams part of the answer, then goes silent for ``hang`` seconds
+    echo-key    401 whose message repeats the Authorization header it received (a careless upstream)
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class FakeUpstream:
             status = int(behaviour)
             return web.json_response({"error": {"message": f"fake upstream says {status}", "type": "server_error",
                                                  "param": None, "code": None}}, status=status)
+        if behaviour == "echo-key":
+            return web.json_response({"error": {"message": f"bad key {request.headers.get('authorization')}",
+                                                "type": "invalid_request_error"}}, status=401)
         if behaviour == "429":
             return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}}, status=429,
                                      headers={"retry-after": "0"})
@@ -126,8 +132,10 @@ class FakeUpstream:
                                                       prompt_tokens, len(words)))
         deltas = [{"role": "assistant", "content": ""}] + [{"content": w + (" " if i < len(words) - 1 else "")}
                                                           for i, w in enumerate(words)]
-        if behaviour in ("cut", "stream-error"):
+        if behaviour in ("cut", "stream-error", "stall"):
             deltas = deltas[: max(2, len(deltas) // 2)]
+        if behaviour == "cut-early":
+            deltas, behaviour = deltas[:1], "cut"
         return await self._stream(request, deltas, "stop", prompt_tokens, len(words), body, behaviour)
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -180,6 +188,8 @@ class FakeUpstream:
             assert request.transport is not None
             request.transport.close()
             return resp
+        if behaviour == "stall":
+            await asyncio.sleep(self.hang)
         if behaviour == "stream-error":
             await resp.write(b'data: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n')
             return resp
