@@ -285,6 +285,7 @@ BAD = [
     ({"model": "auto", "messages": HELLO, "n": 500}, 400, "n", "between"),
     ({"model": "auto", "messages": HELLO, "tools": [{"type": "function"}]}, 400, "tools[0]", "function"),
     ({"model": "auto", "messages": HELLO, "tool_choice": "always"}, 400, "tool_choice", "required"),
+    ({"model": "auto", "messages": HELLO, "tool_choice": ["auto"]}, 400, "tool_choice", "required"),
     ({"model": "auto", "messages": HELLO, "stop": [1]}, 400, "stop", "strings"),
     ({"model": 5, "messages": HELLO}, 400, "model", "model name"),
     ({"model": "no-such-model-xyz", "messages": HELLO}, 404, "model", "unknown model"),

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class FimTemplate:
     name: str
-    pattern: str                  # str.format pattern with {prefix} and {suffix}
+    pattern: str                  # {prefix} then {suffix}, each once
     stop: tuple[str, ...]         # tokens that end the middle; added to the request's stop list
 
     def render(self, prefix: str, suffix: str) -> str:
-        return self.pattern.replace("{prefix}", prefix).replace("{suffix}", suffix)
+        # substitute by position: code may itself contain "{suffix}" or "{prefix}"
+        head, rest = self.pattern.split("{prefix}")
+        middle, tail = rest.split("{suffix}")
+        return head + prefix + middle + suffix + tail
 
 
 # Prefix-suffix-middle order throughout: every family below was trained on it.

@@ -190,7 +190,7 @@ def parse_chat(body: dict[str, Any]) -> tuple[ChatRequest, bool, bool]:
                 raise InvalidRequest(f"'tools[{i}]' must be {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}",
                                      param=f"tools[{i}]")
     choice = body.get("tool_choice")
-    if choice is not None and not (choice in TOOL_CHOICES or isinstance(choice, dict)):
+    if choice is not None and not (isinstance(choice, dict) or (isinstance(choice, str) and choice in TOOL_CHOICES)):
         raise InvalidRequest(f"'tool_choice' must be none, auto, required or an object, got {choice!r}",
                              param="tool_choice")
     if body.get("parallel_tool_calls") is not None and not isinstance(body["parallel_tool_calls"], bool):
