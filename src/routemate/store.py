@@ -129,23 +129,23 @@ class Store:
 
     def log_many(self, records: list[Record]) -> None:
         """Insert several records in one transaction (one WAL commit instead of one per row)."""
+        if not records:
+            return
+        # plain attribute reads: dataclasses.asdict deep-copies and costs more than the insert
+        names = [f.name for f in fields(Record) if f.name not in ("prompt", "meta")]
         rows = []
         for record in records:
-            row = asdict(record)
-            prompt = row.pop("prompt")
-            row["prompt_sha256"] = hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None
-            row["prompt"] = prompt if self.prompts == "text" else None
-            row["meta"] = json.dumps(row["meta"]) if row["meta"] else None
-            rows.append(row)
-        if not rows:
-            return
-        cols = ", ".join(rows[0])
-        marks = ", ".join("?" * len(rows[0]))
+            prompt = record.prompt
+            rows.append((*(getattr(record, n) for n in names),
+                         hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None,
+                         prompt if self.prompts == "text" else None,
+                         json.dumps(record.meta) if record.meta else None))
+        cols = ", ".join([*names, "prompt_sha256", "prompt", "meta"])
+        marks = ", ".join("?" * (len(names) + 3))
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                self._db.executemany(f"INSERT INTO requests ({cols}) VALUES ({marks})",
-                                     [tuple(r.values()) for r in rows])
+                self._db.executemany(f"INSERT INTO requests ({cols}) VALUES ({marks})", rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
     from ..config import Settings
+    from .app import FastPath
 
 
-def create_app(settings: "Settings | None" = None, **kwargs: Any) -> "Starlette":
+def create_app(settings: "Settings | None" = None, **kwargs: Any) -> "FastPath":
     from .app import create_app as build
 
     return build(settings, **kwargs)

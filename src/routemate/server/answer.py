@@ -30,6 +30,7 @@ from ..errors import BackendError, RoutemateError
 from ..routing import fall_back
 from ..service import Run
 from ..sse import chunk_event
+from .metrics import reason_kind
 from .wire import chat_body, completion_body, dumps, error_body, header_safe, new_id
 
 if TYPE_CHECKING:
@@ -81,8 +82,6 @@ class Exchange:
 
 
 def _reason(run: Run) -> str:
-    from .metrics import reason_kind
-
     return reason_kind(run.decision, len(run.attempts))
 
 
@@ -191,7 +190,7 @@ def _headers(run: Run, content_type: bytes, cost: float | None = None) -> list[t
 
 async def send_error(send: Send, exc: RoutemateError, extra: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
     body = error_body(exc)
-    headers = [(b"content-type", b"application/json"), *extra]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
     if exc.status in (503, 429) and "circuit open" in str(exc):
         headers.append((b"retry-after", b"5"))
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
@@ -261,8 +260,9 @@ class Answer:
         build = chat_body if self.chat else completion_body
         body = build(Completion(choices, usage), usage, id=new_id("chatcmpl" if self.chat else "cmpl"),
                      model=finals[0].decision.model)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": _headers(finals[0], b"application/json", cost)})
+        headers = _headers(finals[0], b"application/json", cost)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     # -- streams --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -24,12 +25,13 @@ from ..config import Settings, load_settings
 from ..errors import RoutemateError
 from ..routing import extract
 from ..service import Routemate, Run
-from .answer import Answer, Exchange
+from .answer import Answer, Exchange, Receive, Send, send_error
 from .metrics import Counter, Gauge, Metrics
 from .wire import (MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, dumps, error_body, parse_chat,
                    parse_completion, parse_json)
 
 log = logging.getLogger("routemate.server")
+Scope = dict[str, Any]
 TIER_ALIASES = ("auto", "local", "frontier")
 READY_CACHE_S = 5.0
 
@@ -82,11 +84,11 @@ class Gateway:
                     log.warning("could not load %s: %s", m.name, exc)
 
     # -- helpers --------------------------------------------------------------------------------------
-    def check_key(self, request: Request) -> None:
+    def check_key(self, headers: Mapping[str, str]) -> None:
         if not self.keys:
             return
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+        header = headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else headers.get("x-api-key", "")
         if not token:
             raise Unauthorized("missing API key",
                                hint="send 'Authorization: Bearer <key>' with a key from server.api_keys or "
@@ -95,20 +97,20 @@ class Gateway:
         if not any(hmac.compare_digest(given, k) for k in self.keys):
             raise Unauthorized("invalid API key", hint="use a key from server.api_keys or ROUTEMATE_API_KEYS")
 
-    async def body(self, request: Request) -> dict[str, Any]:
-        length = request.headers.get("content-length")
+    async def body(self, headers: Mapping[str, str], parts: AsyncIterator[bytes]) -> dict[str, Any]:
+        length = headers.get("content-length")
         limit_mb = f"{self.settings.server.max_body_mb:g} MB"
         if length and length.isdigit() and int(length) > self.max_body:
             raise PayloadTooLarge(f"request body of {int(length)} bytes is over the {limit_mb} limit",
                                   hint="shorten the request or raise server.max_body_mb")
-        parts, size = [], 0
-        async for part in request.stream():
+        chunks, size = [], 0
+        async for part in parts:
             size += len(part)
             if size > self.max_body:
                 raise PayloadTooLarge(f"request body is over the {limit_mb} limit",
                                       hint="shorten the request or raise server.max_body_mb")
-            parts.append(part)
-        return parse_json(b"".join(parts))
+            chunks.append(part)
+        return parse_json(b"".join(chunks))
 
     def error(self, exc: RoutemateError, endpoint: str) -> Response:
         self.metrics.responses.inc((endpoint, str(exc.status)))
@@ -130,30 +132,40 @@ class Gateway:
         return runs
 
     # -- routes ---------------------------------------------------------------------------------------
-    async def chat(self, request: Request) -> Any:
+    # The two answering routes are raw ASGI (see ``FastPath``): Starlette's request object and
+    # middleware would cost more than the rest of the hop.
+    async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = Exchange(self, "chat")
+        headers = _headers(scope)
         try:
-            self.check_key(request)
-            req, stream, include_usage = parse_chat(await self.body(request))
+            self.check_key(headers)
+            req, stream, include_usage = parse_chat(await self.body(headers, _body(receive)))
             run = self.rm.start(req, entry="http")
         except RoutemateError as exc:
-            return self.error(exc, "chat")
-        return Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=True)
+            return await self._reject(exc, "chat", send)
+        answer = Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=True)
+        await answer(scope, receive, send)
 
-    async def completions(self, request: Request) -> Any:
+    async def completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = Exchange(self, "completions")
+        headers = _headers(scope)
         try:
-            self.check_key(request)
-            req, stream, include_usage = parse_completion(await self.body(request))
+            self.check_key(headers)
+            req, stream, include_usage = parse_completion(await self.body(headers, _body(receive)))
             run = self.rm.start_completion(req, entry="http", default=self.settings.server.autocomplete)
         except RoutemateError as exc:
-            return self.error(exc, "completions")
-        return Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=False)
+            return await self._reject(exc, "completions", send)
+        answer = Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=False)
+        await answer(scope, receive, send)
+
+    async def _reject(self, exc: RoutemateError, endpoint: str, send: Send) -> None:
+        self.metrics.responses.inc((endpoint, str(exc.status)))
+        await send_error(send, exc, [(b"www-authenticate", b"Bearer")] if exc.status == 401 else [])
 
     async def route(self, request: Request) -> Response:
         try:
-            self.check_key(request)
-            req, _, _ = parse_chat(await self.body(request))
+            self.check_key(request.headers)
+            req, _, _ = parse_chat(await self.body(request.headers, request.stream()))
             decision, _ = self.rm.route(req)
         except RoutemateError as exc:
             return self.error(exc, "route")
@@ -164,7 +176,7 @@ class Gateway:
 
     async def models(self, request: Request) -> Response:
         try:
-            self.check_key(request)
+            self.check_key(request.headers)
         except RoutemateError as exc:
             return self.error(exc, "models")
         data, seen = [], set()
@@ -194,7 +206,7 @@ class Gateway:
 
     async def metrics_endpoint(self, request: Request) -> Response:
         try:
-            self.check_key(request)
+            self.check_key(request.headers)
         except RoutemateError as exc:
             return self.error(exc, "metrics")
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -233,14 +245,62 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return Response(error_body(err), 500, media_type="application/json")
 
 
-def create_app(settings: Settings | None = None, *, rm: Routemate | None = None, warmup: bool = False) -> Starlette:
+class FastPath:
+    """The ASGI entry: the answering routes go straight to their handlers, the rest to Starlette."""
+
+    def __init__(self, app: Starlette, gw: Gateway) -> None:
+        self.app, self.gateway, self.state = app, gw, app.state
+        self.routes: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
+        for prefix in ("/v1", ""):     # some clients drop the /v1 from their base URL
+            self.routes[f"{prefix}/chat/completions"] = gw.chat
+            self.routes[f"{prefix}/completions"] = gw.completions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.routes.get(scope["path"])
+            if handler is not None:
+                try:
+                    await handler(scope, receive, send)
+                except ClientGone:
+                    pass
+                except Exception as exc:  # a bug must still answer in OpenAI shape, and keep serving
+                    log.exception("unexpected error on %s", scope["path"])
+                    err = RoutemateError(f"internal error ({type(exc).__name__})", hint="this is a bug in routemate")
+                    try:
+                        await send_error(send, err)
+                    except Exception:
+                        pass
+                return
+        await self.app(scope, receive, send)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived: nothing to answer."""
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    wanted = (b"authorization", b"x-api-key", b"content-length")
+    return {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        yield message.get("body", b"")
+        if not message.get("more_body"):
+            return
+
+
+def create_app(settings: Settings | None = None, *, rm: Routemate | None = None, warmup: bool = False) -> FastPath:
     """The ASGI app. Pass ``rm`` to share a ``Routemate`` (tests, embedding in another server)."""
     gw = Gateway(settings, rm=rm, warmup=warmup)
     routes = []
-    for prefix in ("/v1", ""):     # some clients drop the /v1 from their base URL
+    for prefix in ("/v1", ""):
         routes += [
-            Route(f"{prefix}/chat/completions", gw.chat, methods=["POST"]),
-            Route(f"{prefix}/completions", gw.completions, methods=["POST"]),
+            Route(f"{prefix}/chat/completions", _method_not_allowed, methods=["GET"]),
+            Route(f"{prefix}/completions", _method_not_allowed, methods=["GET"]),
             Route(f"{prefix}/models", gw.models, methods=["GET"]),
             Route(f"{prefix}/route", gw.route, methods=["POST"]),
         ]
@@ -249,7 +309,11 @@ def create_app(settings: Settings | None = None, *, rm: Routemate | None = None,
     app = Starlette(routes=routes, lifespan=gw.lifespan,
                     exception_handlers={HTTPException: _not_found, Exception: _crash})
     app.state.gateway = gw
-    return app
+    return FastPath(app, gw)
 
 
-__all__ = ["Gateway", "create_app"]
+async def _method_not_allowed(request: Request) -> Response:
+    raise HTTPException(405)
+
+
+__all__ = ["FastPath", "Gateway", "create_app"]

@@ -1,0 +1,211 @@
+"""What a hop through the routemate gateway costs, against a direct call and a LiteLLM proxy.
+
+All in one run on this machine: a fast fake upstream (bench/fast_upstream.py, its own process),
+then the same non-streaming chat request at concurrency 1, 16 and 64 sent
+
+  direct     load generator -> upstream
+  routemate  load generator -> `routemate serve` (own process, request log on) -> upstream
+  litellm    load generator -> `litellm --config ...` proxy (own process)     -> upstream
+
+``added_*`` is the gateway's p50/p99 minus the direct p50/p99 at concurrency 1 (the per-request
+cost of the hop); ``rps`` is the best throughput over the levels. LiteLLM runs only when its
+``litellm`` command is found (``--litellm-bin`` or on PATH); install it in a separate venv:
+``python -m venv /opt/litellm && /opt/litellm/bin/pip install 'litellm[proxy]'``.
+
+    python bench/gateway_overhead.py [--json] [--duration 4] [--litellm-bin PATH]
+
+The last line with --json is one JSON object:
+``{"routemate": {"added_p50_ms", "added_p99_ms", "rps"}, "litellm": {...} | null, ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+import loadgen  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+BODY = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Say hello"}],
+                   "max_tokens": 16}).encode()
+LEVELS = (1, 16, 64)
+# Both gateways check a key, as any deployment beyond localhost should.
+KEY = "sk-bench-5f0c2a9e7d8b4c1fa3e6d9b2c8f1e7a4"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
+
+
+def start_upstream() -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen([sys.executable, str(HERE / "fast_upstream.py")], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError("fast upstream did not start")
+    return proc, int(line.split()[1])
+
+
+def start_routemate(upstream: int, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    url = f"http://127.0.0.1:{upstream}/v1"
+    (tmp / "config.toml").write_text(
+        f'[models.fast-local]\nbackend = "openai"\nbase_url = "{url}"\ntier = "local"\nmax_retries = 0\n\n'
+        f'[models.fast-frontier]\nbackend = "openai"\nbase_url = "{url}"\ntier = "frontier"\n'
+        f"price_in = 2.5\nprice_out = 10.0\nmax_retries = 0\n")
+    env = {**os.environ, "ROUTEMATE_HOME": str(tmp / "home"), "ROUTEMATE_CONFIG": str(tmp / "config.toml")}
+    env["ROUTEMATE_API_KEYS"] = KEY
+    proc = subprocess.Popen([sys.executable, "-m", "routemate", "serve", "--port", str(port), "--no-warmup"],
+                            env=env, stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc)
+    return proc, port
+
+
+def start_litellm(binary: str, upstream: int, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    (tmp / "litellm.yaml").write_text(json.dumps({"model_list": [{"model_name": "auto", "litellm_params": {
+        "model": "openai/bench", "api_base": f"http://127.0.0.1:{upstream}/v1", "api_key": "bench"}}],
+        "general_settings": {"master_key": KEY}}))
+    # the local cost map keeps LiteLLM from fetching one over the network at start-up
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    proc = subprocess.Popen([binary, "--config", str(tmp / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(port),
+                             "--num_workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180, proc)
+    return proc, port
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User+system CPU time of a process and its children (Linux /proc), or None elsewhere."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(port: int, path: str, duration: float, pid: int | None = None) -> dict[int, loadgen.Result]:
+    request = loadgen.build_request("127.0.0.1", port, path, BODY, {"authorization": f"Bearer {KEY}"})
+    await loadgen.run("127.0.0.1", port, request, 4, 1.0, warmup=0.2)      # warm up connections and caches
+    out = {}
+    for c in LEVELS:
+        before = cpu_seconds(pid)
+        result = await loadgen.run("127.0.0.1", port, request, c, duration, warmup=0.0)
+        after = cpu_seconds(pid)
+        if before is not None and after is not None and result.latencies:
+            result.cpu_ms = (after - before) * 1000 / (len(result.latencies) + result.errors)
+        out[c] = result
+    return out
+
+
+def added(target: dict[int, loadgen.Result], direct: dict[int, loadgen.Result]) -> dict[str, float]:
+    return {"added_p50_ms": round(target[1].pct(0.5) - direct[1].pct(0.5), 3),
+            "added_p99_ms": round(target[1].pct(0.99) - direct[1].pct(0.99), 3),
+            "rps": round(max(r.rps for r in target.values()), 1),
+            "cpu_ms_per_request": round(min(r.cpu_ms for r in target.values()), 3) if all(
+                r.cpu_ms is not None for r in target.values()) else None,
+            "errors": sum(r.errors for r in target.values())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Gateway overhead: direct vs routemate vs LiteLLM, one run.")
+    parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per concurrency level")
+    parser.add_argument("--litellm-bin", default=os.environ.get("LITELLM_BIN") or shutil.which("litellm"),
+                        help="the litellm proxy command (default: $LITELLM_BIN or litellm on PATH)")
+    parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM even if it is installed")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except (ImportError, AttributeError):
+        runner = asyncio.run
+
+    procs: list[subprocess.Popen[Any]] = []
+    results: dict[str, dict[int, loadgen.Result]] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="rm-bench-") as tmpdir:
+            tmp = Path(tmpdir)
+            up, up_port = start_upstream()
+            procs.append(up)
+            results["direct"] = runner(measure(up_port, "/v1/chat/completions", args.duration))
+            rm, rm_port = start_routemate(up_port, tmp)
+            procs.append(rm)
+            results["routemate"] = runner(measure(rm_port, "/v1/chat/completions", args.duration, rm.pid))
+            rm.terminate()
+            rm.wait(15)
+            if args.litellm_bin and not args.no_litellm:
+                ll, ll_port = start_litellm(args.litellm_bin, up_port, tmp)
+                procs.append(ll)
+                results["litellm"] = runner(measure(ll_port, "/v1/chat/completions", args.duration, ll.pid))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+    print(f"{'target':<10} {'conc':>4} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9} {'cpu ms/req':>10} {'errors':>6}")
+    for name, levels in results.items():
+        for c, r in levels.items():
+            cpu = f"{r.cpu_ms:.3f}" if r.cpu_ms is not None else "-"
+            print(f"{name:<10} {c:>4} {r.pct(0.5):>9.3f} {r.pct(0.99):>9.3f} {r.rps:>9.1f} {cpu:>10} {r.errors:>6}")
+    direct = results["direct"]
+    out: dict[str, Any] = {"routemate": added(results["routemate"], direct),
+                           "litellm": added(results["litellm"], direct) if "litellm" in results else None,
+                           "direct": {"p50_ms": round(direct[1].pct(0.5), 3), "p99_ms": round(direct[1].pct(0.99), 3),
+                                      "rps": round(max(r.rps for r in direct.values()), 1)},
+                           "levels": {name: {str(c): r.summary() for c, r in levels.items()}
+                                      for name, levels in results.items()},
+                           "cpus": os.cpu_count(), "duration_s": args.duration}
+    if out["litellm"]:
+        rm_, ll_ = out["routemate"], out["litellm"]
+        out["ratios"] = {
+            "litellm_added_p50_over_routemate": round(ll_["added_p50_ms"] / max(rm_["added_p50_ms"], 1e-3), 1),
+            "routemate_rps_over_litellm": round(rm_["rps"] / max(ll_["rps"], 1e-3), 1)}
+        print(f"routemate adds {rm_['added_p50_ms']:.2f} ms p50 vs LiteLLM's {ll_['added_p50_ms']:.2f} ms "
+              f"({out['ratios']['litellm_added_p50_over_routemate']}x less); "
+              f"{rm_['rps']:.0f} vs {ll_['rps']:.0f} req/s ({out['ratios']['routemate_rps_over_litellm']}x)")
+    else:
+        print(f"routemate adds {out['routemate']['added_p50_ms']:.2f} ms p50; {out['routemate']['rps']:.0f} req/s "
+              "(LiteLLM not installed: pass --litellm-bin to compare)")
+    if args.json:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

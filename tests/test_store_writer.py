@@ -1,0 +1,34 @@
+import threading
+
+from routemate.store import LogWriter, Record, Store
+
+
+def test_background_writer_lands_every_record_with_hashes_and_meta(tmp_path):
+    writer = LogWriter(Store(tmp_path / "log.db", prompts="hash"), max_batch=7)
+
+    def burst(k):
+        for i in range(50):
+            writer.log(Record(entry="http", status="ok", prompt=f"p{k}-{i}", model="local", meta={"i": i}))
+
+    threads = [threading.Thread(target=burst, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = writer.recent(500)           # reads wait for the queue to drain
+    assert len(rows) == 200 and writer.dropped == 0
+    assert all(r["prompt"] is None and len(r["prompt_sha256"]) == 64 for r in rows)
+    assert sorted(r["meta"]["i"] for r in rows if r["prompt_sha256"]) [:2] == [0, 0]
+    assert writer.stats()["requests"] == 200
+    writer.close()
+    writer.close()                      # idempotent
+
+
+def test_log_many_matches_log_row_for_row(tmp_path):
+    store = Store(tmp_path / "a.db")
+    record = Record(entry="cli", status="error", prompt="x", model="m", error="boom", meta={"attempts": [1]},
+                    cost_usd=0.5)
+    store.log(record)
+    store.log_many([record])
+    one, many = store.recent(2)
+    assert {k: v for k, v in one.items() if k != "id"} == {k: v for k, v in many.items() if k != "id"}
