@@ -1,0 +1,66 @@
+"""``routemate serve`` as a user runs it, and the overhead benchmark as a smoke run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+
+from conftest import REPO
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_starts_prints_where_it_listens_and_stops_cleanly(hybrid, env):
+    port = _free_port()
+    with subprocess.Popen([sys.executable, "-m", "routemate", "serve", "--port", str(port), "--no-warmup"],
+                          env=env, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            banner = proc.stderr.readline()
+            assert f"http://127.0.0.1:{port}/v1" in banner and "gpt4o (frontier)" in banner and "keys: off" in banner
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10) as r:
+                assert json.loads(r.read())["data"][0]["id"] == "auto"
+        finally:
+            proc.terminate()
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why it stopped
+        assert proc.wait(15) in (0, -15)
+        assert "Traceback" not in proc.stderr.read()
+
+
+def test_serve_on_a_busy_port_fails_with_one_line(hybrid, env):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "routemate", "serve", "--port", str(port)], env=env,
+                             capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (f"routemate: error: port {port} on 127.0.0.1 is already in use "
+                                  "(pass --port, or stop the other server)")
+
+
+def test_serve_warns_when_exposed_without_keys(hybrid, env):
+    with subprocess.Popen([sys.executable, "-m", "routemate", "serve", "--host", "0.0.0.0", "--port",
+                           str(_free_port()), "--no-warmup"], env=env, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert "without API keys" in proc.stderr.readline()
+        finally:
+            proc.terminate()
+            proc.wait(15)
+
+
+def test_overhead_benchmark_runs_and_ends_with_one_json_object(env):
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "gateway_overhead.py"), "--json", "--duration", "0.3",
+                          "--no-litellm"], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["litellm"] is None
+    assert set(result["routemate"]) >= {"added_p50_ms", "added_p99_ms", "rps"}
+    assert result["routemate"]["errors"] == 0 and result["routemate"]["rps"] > 0
+    assert set(result["levels"]["routemate"]) == {"1", "16", "64"}
