@@ -252,7 +252,7 @@ class CompletionRun(Run):
             self.decision = replace(self.decision, reason=f"{self.decision.reason}; {note}")
         return CompletionRequest(req.prompt, None, req.params, req.model)
 
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
+    async def stream(self) -> AsyncIterator[Chunk]:
         chunks: list[Chunk] = []
         status, error = "ok", None
         try:
