@@ -39,6 +39,7 @@ class FakeUpstream:
         self.send_usage = True
         self.hang = 30.0
         self.requests: list[dict[str, Any]] = []
+        self.disconnects = 0          # clients that were gone when a timeout/stall ended
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
@@ -100,6 +101,7 @@ class FakeUpstream:
                                      headers={"retry-after": "0"})
         if behaviour == "timeout":
             await asyncio.sleep(self.hang)
+            self._count_gone(request)
         if behaviour == "reset":
             assert request.transport is not None
             request.transport.close()
@@ -165,6 +167,11 @@ class FakeUpstream:
         return resp
 
     # -- helpers --------------------------------------------------------------------------------------
+    def _count_gone(self, request: web.Request) -> bool:
+        gone = request.transport is None or request.transport.is_closing()
+        self.disconnects += gone
+        return gone
+
     def _completion(self, message: dict[str, Any], finish: str, pt: int, ct: int) -> dict[str, Any]:
         out: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                                "model": self.model, "choices": [{"index": 0, "message": message,
@@ -190,6 +197,8 @@ class FakeUpstream:
             return resp
         if behaviour == "stall":
             await asyncio.sleep(self.hang)
+            if self._count_gone(request):
+                return resp
         if behaviour == "stream-error":
             await resp.write(b'data: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n')
             return resp

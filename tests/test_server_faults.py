@@ -193,6 +193,7 @@ def test_a_client_disconnect_cancels_the_upstream_stream(start, upstream):
         received += sock.recv(65536)
     sock.close()
     assert wait_for(lambda: [r["status"] for r in gw.log_rows()] == ["cancelled"], timeout=2.0)
+    assert wait_for(lambda: upstream.disconnects == 1, timeout=5)     # the upstream call was dropped too
     text = gw.request("GET", "/metrics").body.decode()
     assert 'status="cancelled"' in text and "routemate_requests_in_flight 0" in text
 
@@ -205,6 +206,7 @@ def test_a_client_disconnect_cancels_a_non_streaming_request(start, upstream):
     assert wait_for(lambda: len(upstream.requests) == 1)
     sock.close()
     assert wait_for(lambda: [r["status"] for r in gw.log_rows()] == ["cancelled"], timeout=2.0)
+    assert wait_for(lambda: upstream.disconnects == 1, timeout=5)
 
 
 def test_no_request_is_lost_under_concurrent_faults(start, upstream):

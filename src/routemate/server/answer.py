@@ -181,7 +181,7 @@ async def until_disconnect(receive: Receive, work: Awaitable[Any]) -> Any:
 
 
 def _headers(run: Run, content_type: bytes, cost: float | None = None) -> list[tuple[bytes, bytes]]:
-    headers = [(b"content-type", content_type), (b"x-routemate-model", run.decision.model.encode()),
+    headers = [(b"content-type", content_type), (b"x-routemate-model", header_safe(run.decision.model).encode()),
                (b"x-routemate-reason", header_safe(run.decision.reason).encode())]
     if cost is not None:
         headers.append((b"x-routemate-cost-usd", f"{cost:.8f}".encode()))
