@@ -89,6 +89,7 @@ def test_openai_sdk_error_classes(gateway, hybrid):
         for _ in c.chat.completions.create(model="gpt4o", messages=HELLO, stream=True):
             pass
     assert c.models.list().data[0].id == "auto"
+    assert c.models.retrieve("frontier").id == "frontier"
 
 
 def test_openai_sdk_authentication_error(hybrid, env, monkeypatch):

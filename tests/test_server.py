@@ -145,6 +145,13 @@ def test_models_lists_auto_tiers_and_every_configured_model(gateway):
     assert all(m["object"] == "model" and "owned_by" in m for m in body["data"])
 
 
+def test_a_single_model_can_be_retrieved(gateway):
+    assert gateway.request("GET", "/v1/models/gpt4o").json()["tier"] == "frontier"
+    assert gateway.request("GET", "/v1/models/auto").json()["id"] == "auto"
+    r = gateway.request("GET", "/v1/models/nope")
+    assert r.status == 404 and r.json()["error"]["code"] == "model_not_found"
+
+
 def test_health_and_readiness(gateway):
     assert gateway.request("GET", "/healthz").json() == {"status": "ok"}
     r = gateway.request("GET", "/readyz")

@@ -20,11 +20,11 @@ def create_app(settings: "Settings | None" = None, **kwargs: Any) -> "FastPath":
 
 
 def serve(settings: "Settings | None" = None, *, host: str | None = None, port: int | None = None,
-          warmup: bool = True, ready: Any = None) -> None:
+          warmup: bool = True, ready: Any = None, access_log: bool = False) -> None:
     """Run the gateway until interrupted (blocking). ``ready(host, port)`` is called once listening."""
     from .run import run
 
-    run(settings, host=host, port=port, warmup=warmup, ready=ready)
+    run(settings, host=host, port=port, warmup=warmup, ready=ready, access_log=access_log)
 
 
 __all__ = ["create_app", "serve"]

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..config import Settings, load_settings
-from ..errors import RoutemateError
+from ..errors import ModelNotFound, RoutemateError
 from ..routing import extract
 from ..service import Routemate, Run
 from .answer import Answer, Exchange, Receive, Send, send_error
@@ -174,11 +174,7 @@ class Gateway:
         self.metrics.responses.inc(("route", "200"))
         return Response(dumps(body), media_type="application/json")
 
-    async def models(self, request: Request) -> Response:
-        try:
-            self.check_key(request.headers)
-        except RoutemateError as exc:
-            return self.error(exc, "models")
+    def model_list(self) -> list[dict[str, Any]]:
         data, seen = [], set()
         for name in TIER_ALIASES:
             data.append({"id": name, "object": "model", "created": 0, "owned_by": "routemate",
@@ -189,7 +185,26 @@ class Gateway:
                 continue
             data.append({"id": m.name, "object": "model", "created": 0, "owned_by": "routemate", "tier": m.tier,
                          "capabilities": sorted(m.caps)})
-        return Response(dumps({"object": "list", "data": data}), media_type="application/json")
+        return data
+
+    async def models(self, request: Request) -> Response:
+        try:
+            self.check_key(request.headers)
+        except RoutemateError as exc:
+            return self.error(exc, "models")
+        return Response(dumps({"object": "list", "data": self.model_list()}), media_type="application/json")
+
+    async def model(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            self.check_key(request.headers)
+            found = next((m for m in self.model_list() if m["id"] == name), None)
+            if found is None:
+                raise ModelNotFound(f"unknown model {name!r}",
+                                    hint=f"use one of: {', '.join(m['id'] for m in self.model_list())}")
+        except RoutemateError as exc:
+            return self.error(exc, "models")
+        return Response(dumps(found), media_type="application/json")
 
     async def healthz(self, request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
@@ -302,6 +317,7 @@ def create_app(settings: Settings | None = None, *, rm: Routemate | None = None,
             Route(f"{prefix}/chat/completions", _method_not_allowed, methods=["GET"]),
             Route(f"{prefix}/completions", _method_not_allowed, methods=["GET"]),
             Route(f"{prefix}/models", gw.models, methods=["GET"]),
+            Route(f"{prefix}/models/{{name:path}}", gw.model, methods=["GET"]),
             Route(f"{prefix}/route", gw.route, methods=["POST"]),
         ]
     routes += [Route("/healthz", gw.healthz, methods=["GET"]), Route("/readyz", gw.readyz, methods=["GET"]),

@@ -19,6 +19,7 @@ def serve(
                                        "127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", min=0, max=65535, help="Port (default: server.port, 8080)."),
     warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="Load the embedded model at start-up."),
+    access_log: bool = typer.Option(False, "--access-log", help="Print one line per HTTP request to stderr."),
 ) -> None:
     """Serve an OpenAI-compatible API (/v1/chat/completions, /v1/completions, ...) that routes every request."""
     from ..config import load_settings
@@ -37,4 +38,4 @@ def serve(
                          f"keys: {'required' if keys else 'off'} · log: {settings.log_path}\n")
         sys.stderr.flush()
 
-    run(settings, host=host, port=port, warmup=warmup, ready=ready)
+    run(settings, host=host, port=port, warmup=warmup, ready=ready, access_log=access_log)

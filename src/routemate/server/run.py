@@ -48,7 +48,7 @@ def check_port(host: str, port: int) -> None:
 
 
 def run(settings: Settings | None = None, *, host: str | None = None, port: int | None = None,
-        warmup: bool = True, ready: Callable[[str, int], None] | None = None) -> None:
+        warmup: bool = True, ready: Callable[[str, int], None] | None = None, access_log: bool = False) -> None:
     import uvicorn
 
     from .app import create_app
@@ -66,4 +66,5 @@ def run(settings: Settings | None = None, *, host: str | None = None, port: int 
                 bound = self.servers[0].sockets[0].getsockname() if self.servers else (host, port)
                 ready(host, int(bound[1]))
 
-    Server(uvicorn_config(app, host, port)).run()
+    overrides = {"access_log": True, "log_level": "info"} if access_log else {}
+    Server(uvicorn_config(app, host, port, **overrides)).run()
