@@ -1,7 +1,8 @@
 """What a hop through the routemate gateway costs, against a direct call and a LiteLLM proxy.
 
 All in one run on this machine: a fast fake upstream (bench/fast_upstream.py, its own process),
-then the same non-streaming chat request at concurrency 1, 16 and 64 sent
+then the same non-streaming chat request at concurrency 1, 16 and 64 (and a streamed one with
+``include_usage`` at 1 and 16) sent
 
   direct     load generator -> upstream
   routemate  load generator -> `routemate serve` (own process, request log on) -> upstream
@@ -40,7 +41,10 @@ import loadgen  # noqa: E402
 HERE = Path(__file__).resolve().parent
 BODY = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Say hello"}],
                    "max_tokens": 16}).encode()
+STREAM_BODY = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Say hello"}],
+                          "max_tokens": 16, "stream": True, "stream_options": {"include_usage": True}}).encode()
 LEVELS = (1, 16, 64)
+STREAM_LEVELS = (1, 16)
 # Both gateways check a key, as any deployment beyond localhost should.
 KEY = "sk-bench-5f0c2a9e7d8b4c1fa3e6d9b2c8f1e7a4"
 
@@ -115,11 +119,12 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(port: int, path: str, duration: float, pid: int | None = None) -> dict[int, loadgen.Result]:
-    request = loadgen.build_request("127.0.0.1", port, path, BODY, {"authorization": f"Bearer {KEY}"})
+async def measure(port: int, path: str, duration: float, pid: int | None = None, *,
+                  body: bytes = BODY, levels: tuple[int, ...] = LEVELS) -> dict[int, loadgen.Result]:
+    request = loadgen.build_request("127.0.0.1", port, path, body, {"authorization": f"Bearer {KEY}"})
     await loadgen.run("127.0.0.1", port, request, 4, 1.0, warmup=0.2)      # warm up connections and caches
     out = {}
-    for c in LEVELS:
+    for c in levels:
         before = cpu_seconds(pid)
         result = await loadgen.run("127.0.0.1", port, request, c, duration, warmup=0.0)
         after = cpu_seconds(pid)
@@ -155,21 +160,28 @@ def main() -> None:
 
     procs: list[subprocess.Popen[Any]] = []
     results: dict[str, dict[int, loadgen.Result]] = {}
+    streams: dict[str, dict[int, loadgen.Result]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="rm-bench-") as tmpdir:
             tmp = Path(tmpdir)
             up, up_port = start_upstream()
             procs.append(up)
-            results["direct"] = runner(measure(up_port, "/v1/chat/completions", args.duration))
+            path = "/v1/chat/completions"
+            results["direct"] = runner(measure(up_port, path, args.duration))
+            streams["direct"] = runner(measure(up_port, path, args.duration, body=STREAM_BODY, levels=STREAM_LEVELS))
             rm, rm_port = start_routemate(up_port, tmp)
             procs.append(rm)
-            results["routemate"] = runner(measure(rm_port, "/v1/chat/completions", args.duration, rm.pid))
+            results["routemate"] = runner(measure(rm_port, path, args.duration, rm.pid))
+            streams["routemate"] = runner(measure(rm_port, path, args.duration, rm.pid, body=STREAM_BODY,
+                                                  levels=STREAM_LEVELS))
             rm.terminate()
             rm.wait(15)
             if args.litellm_bin and not args.no_litellm:
                 ll, ll_port = start_litellm(args.litellm_bin, up_port, tmp)
                 procs.append(ll)
-                results["litellm"] = runner(measure(ll_port, "/v1/chat/completions", args.duration, ll.pid))
+                results["litellm"] = runner(measure(ll_port, path, args.duration, ll.pid))
+                streams["litellm"] = runner(measure(ll_port, path, args.duration, ll.pid, body=STREAM_BODY,
+                                                    levels=STREAM_LEVELS))
     finally:
         for p in procs:
             if p.poll() is None:
@@ -179,11 +191,13 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
 
-    print(f"{'target':<10} {'conc':>4} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9} {'cpu ms/req':>10} {'errors':>6}")
-    for name, levels in results.items():
-        for c, r in levels.items():
-            cpu = f"{r.cpu_ms:.3f}" if r.cpu_ms is not None else "-"
-            print(f"{name:<10} {c:>4} {r.pct(0.5):>9.3f} {r.pct(0.99):>9.3f} {r.rps:>9.1f} {cpu:>10} {r.errors:>6}")
+    print(f"{'target':<17} {'conc':>4} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9} {'cpu ms/req':>10} {'errors':>6}")
+    for kind, table in (("", results), (" stream", streams)):
+        for name, levels in table.items():
+            for c, r in levels.items():
+                cpu = f"{r.cpu_ms:.3f}" if r.cpu_ms is not None else "-"
+                label = name + kind
+                print(f"{label:<17} {c:>4} {r.pct(0.5):>9.3f} {r.pct(0.99):>9.3f} {r.rps:>9.1f} {cpu:>10} {r.errors:>6}")
     direct = results["direct"]
     out: dict[str, Any] = {"routemate": added(results["routemate"], direct),
                            "litellm": added(results["litellm"], direct) if "litellm" in results else None,
@@ -191,6 +205,10 @@ def main() -> None:
                                       "rps": round(max(r.rps for r in direct.values()), 1)},
                            "levels": {name: {str(c): r.summary() for c, r in levels.items()}
                                       for name, levels in results.items()},
+                           "stream": {name: added(levels, streams["direct"]) for name, levels in streams.items()
+                                      if name != "direct"},
+                           "stream_levels": {name: {str(c): r.summary() for c, r in levels.items()}
+                                             for name, levels in streams.items()},
                            "cpus": os.cpu_count(), "duration_s": args.duration}
     if out["litellm"]:
         rm_, ll_ = out["routemate"], out["litellm"]

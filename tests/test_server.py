@@ -337,3 +337,24 @@ def test_unknown_routes_and_methods_answer_in_openai_shape(gateway):
 
 def test_routes_also_answer_without_the_v1_prefix(gateway):
     assert gateway.post("/chat/completions", {"model": "gpt4o", "messages": HELLO}).status == 200
+
+
+def test_legacy_completions_default_to_openais_16_tokens(gateway, hybrid):
+    gateway.post("/v1/completions", {"model": "gpt4o", "prompt": "def add(a, b):"})
+    assert hybrid.requests[-1]["body"]["max_tokens"] == 16
+    gateway.post("/v1/completions", {"model": "gpt4o", "prompt": "def add(a, b):", "max_tokens": 64})
+    assert hybrid.requests[-1]["body"]["max_tokens"] == 64
+
+
+async def test_readiness_waits_for_the_embedded_model_to_load(hybrid, env):
+    from routemate.config import load_settings
+    from routemate.server.app import Gateway
+
+    gw = Gateway(load_settings(env), warmup=True)
+    gw.warming = True
+    assert (await gw.readyz(None)).status_code == 503      # type: ignore[arg-type]
+    await gw._warm()
+    assert not gw.warming and gw.rm.backend("local").inner._engine is not None
+    assert (await gw.readyz(None)).status_code == 200      # type: ignore[arg-type]
+    await gw.rm.aclose()
+    gw.rm.store.close()

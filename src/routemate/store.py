@@ -226,9 +226,11 @@ class LogWriter:
         return done.wait(timeout)
 
     def close(self) -> None:
+        """Write what is queued, stop the thread, close the database."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(10)
+            self.store.close()
 
     def __getattr__(self, name: str) -> Any:
         self.flush()

@@ -128,8 +128,11 @@ async def resilient(ex: Exchange, run: Run, *, restart_after_content: bool) -> A
 async def merged(sources: list[AsyncIterator[tuple[Run, Chunk]]]) -> AsyncIterator[tuple[int, Run, Chunk]]:
     """Interleave several answers (emulated ``n``), tagging each chunk with its choice index."""
     if len(sources) == 1:
-        async for run, chunk in sources[0]:
-            yield 0, run, chunk
+        try:
+            async for run, chunk in sources[0]:
+                yield 0, run, chunk
+        finally:
+            await sources[0].aclose()     # type: ignore[attr-defined]
         return
     queue: asyncio.Queue[tuple[int, Any, BaseException | None]] = asyncio.Queue()
     end = object()

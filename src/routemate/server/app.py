@@ -56,6 +56,7 @@ class Gateway:
         self.metrics = Metrics()
         self.metrics.collectors.append(self._live_metrics)
         self.warmup = warmup
+        self.warming = False
         self._ready: tuple[float, int, dict[str, Any]] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -74,6 +75,13 @@ class Gateway:
 
     async def _warm(self) -> None:
         """Load the embedded engine now, so the first request does not pay for it."""
+        self.warming = True
+        try:
+            await self._load_engines()
+        finally:
+            self.warming = False
+
+    async def _load_engines(self) -> None:
         for m in self.settings.models.values():
             if m.backend == "embedded":
                 backend: Any = self.rm.backend(m.name)
@@ -210,6 +218,8 @@ class Gateway:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     async def readyz(self, request: Request) -> Response:
+        if self.warming:
+            return Response(b'{"status":"warming up","models":{}}', 503, media_type="application/json")
         now = time.monotonic()
         if self._ready is None or now - self._ready[0] > READY_CACHE_S:
             health = await self.rm.health()

@@ -22,6 +22,7 @@ COMPLETION_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "n", "seed", 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 TOOL_CHOICES = {"none", "auto", "required"}
 MAX_N = 16
+COMPLETION_DEFAULT_MAX_TOKENS = 16
 
 _ids = itertools.count(1)
 _id_prefix = os.urandom(4).hex()
@@ -219,6 +220,9 @@ def parse_completion(body: dict[str, Any]) -> tuple[CompletionRequest, bool, boo
     if suffix is not None and not isinstance(suffix, str):
         raise _bad("suffix", "a string", suffix)
     params = {k: body[k] for k in COMPLETION_PARAMS if body.get(k) is not None}
+    # OpenAI's documented default for legacy completions; without it a local engine would run to
+    # its context limit on every keystroke of an autocomplete client that leaves it out
+    params.setdefault("max_tokens", COMPLETION_DEFAULT_MAX_TOKENS)
     return CompletionRequest(prompt, suffix, params, model), stream, include_usage
 
 
