@@ -113,7 +113,7 @@ def check_example(ex):
                 and isinstance(node.test.ops[0], ast.Eq):
             got = run(lambda: eval(compile(ast.Expression(node.test.left), "example", "eval"), glb), printed)
             want = eval(compile(ast.Expression(node.test.comparators[0]), "example", "eval"), glb)
-            return same(got, want), short(got), short(want)
+            return same(got, want), short(repr(got)), short(repr(want))
         run(lambda: exec(compile(tree, "example", "exec"), glb), printed)
         return True, "", ""
     if kind == "arrow":
@@ -121,7 +121,7 @@ def check_example(ex):
         ok, want = literal(ex["want"])
         if not ok:
             return str(got).strip() == ex["want"].strip(), short(got), ex["want"]
-        return same(got, want), short(got), short(want)
+        return same(got, want), short(repr(got)), short(repr(want))
     # doctest: an expression shows its repr, a statement what it prints
     try:
         code = compile(source, "example", "eval")
