@@ -73,3 +73,13 @@ def test_help_says_verification_is_on_by_default_and_how_to_turn_it_off() -> Non
                        env={**os.environ, "COLUMNS": "500"}, timeout=60)
     text = " ".join(r.stdout.replace("│", " ").split())
     assert "--verify" in text and "--no-verify" in text and "On by default for requests that write code" in text
+
+
+def test_with_nowhere_to_escalate_the_answer_streams_and_is_checked_after(env: dict[str, str]) -> None:
+    # only the embedded model: streaming is kept, the verdict follows the answer
+    r = cli("ask", "Write a Python function add(a, b).\nassert add(1, 2) == 3", "--max-tokens", "48")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("local (local)")
+    assert "tokens" in lines[-2] and ("verified" in lines[-1] or "checked" in lines[-1] or "no code" in lines[-1])
+    assert r.stdout.strip()

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 # detect-secrets class -> our label (IP addresses and generic keyword/entropy scans are ours)
 DETECT_SECRETS = {
@@ -60,7 +63,7 @@ SECRET_NAME = (r"(?:[A-Za-z0-9_.-]*?(?:pass(?:word|wd)?|pwd|secret|token|api[_-]
                r"master[_-]?key|session[_-]?key|webhook)[A-Za-z0-9_.-]*)")
 # NAME = value / NAME: value / "name": "value" / --password value
 ASSIGNMENT = re.compile(
-    rf"(?i)(?P<name>{SECRET_NAME})[\"'\]]*\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`,;)}}\]]{{6,}})")
+    rf"(?i)(?<![A-Za-z0-9_.-])(?P<name>{SECRET_NAME})[\"'\]]*\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`,;)}}\]]{{6,}})")
 ENV_LINE = re.compile(rf"(?im)^\s*(?:export\s+)?(?P<name>[A-Z][A-Z0-9_]*{SECRET_NAME}[A-Z0-9_]*)=(?P<v>\S+)\s*$")
 TOKEN = re.compile(r"[A-Za-z0-9+/_\-.]{19,}[A-Za-z0-9+/_\-]={0,2}")
 KEYWORD_NEAR = re.compile(r"(?i)key|token|secret|passw|pwd|credential|auth|bearer|signature|private")
@@ -87,10 +90,22 @@ class Finding:
 
 @lru_cache(maxsize=1)
 def _detect_secrets_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """detect-secrets' detector regexes. Importing the library takes ~0.3 s, too much for every CLI
+    start, so its patterns are cached per library version in the user cache dir."""
+    import importlib.metadata
+
     try:
-        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-    except ImportError:   # still useful without it: our own patterns cover the common keys
+        version = importlib.metadata.version("detect-secrets")
+    except importlib.metadata.PackageNotFoundError:   # still useful without it: our patterns cover the common keys
         return ()
+    cache = _cache_dir() / f"detect-secrets-{version}.json"
+    try:
+        rows = json.loads(cache.read_text(encoding="utf-8"))
+        return tuple((label, re.compile(pattern, flags)) for label, pattern, flags in rows)
+    except (OSError, ValueError, TypeError, re.error):
+        pass
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
     out = []
     for cls in get_mapping_from_secret_type_to_class().values():
         label = DETECT_SECRETS.get(cls.__name__)
@@ -98,7 +113,22 @@ def _detect_secrets_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
             continue
         for pattern in getattr(cls(), "denylist", ()) or ():
             out.append((label, pattern))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps([(label, p.pattern, p.flags) for label, p in out]), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass
     return tuple(out)
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("ROUTEMATE_CACHE_DIR"):
+        return Path(os.environ["ROUTEMATE_CACHE_DIR"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("routemate", appauthor=False))
 
 
 def entropy(text: str) -> float:
@@ -169,10 +199,10 @@ class Detector:
                 if label in ("aws-key",) and text[start:end].endswith("EXAMPLE"):
                     continue
                 found.append(Finding(label, start, end))
-        for m in ENV_LINE.finditer(text):
+        for m in _near_keywords(ENV_LINE, text):
             if not is_placeholder(m.group("v")) and len(m.group("v").strip("\"'")) >= 6:
                 found.append(Finding("env-secret", m.start("v"), m.end("v")))
-        for m in ASSIGNMENT.finditer(text):
+        for m in _near_keywords(ASSIGNMENT, text):
             value = m.group("v")
             if is_placeholder(value) or _is_code_reference(value):
                 continue
@@ -223,6 +253,13 @@ def _is_code_reference(value: str) -> bool:
     """``password = get_password()`` or ``token = args.token``: code, not a secret."""
     return bool(re.fullmatch(r"[A-Za-z_][\w.]*(\(.*)?", value) and ("(" in value or "." in value)
                 or re.fullmatch(r"[a-z_]+", value))
+
+
+def _near_keywords(pattern: re.Pattern[str], text: str) -> Iterable[re.Match[str]]:
+    """``pattern`` matches, tried only on lines that mention a secret-ish word (most lines do not)."""
+    for line_start, line in _lines(text):
+        if KEYWORD_NEAR.search(line):
+            yield from pattern.finditer(text, line_start, line_start + len(line))
 
 
 def _lines(text: str) -> Iterable[tuple[int, str]]:

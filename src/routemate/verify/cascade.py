@@ -145,6 +145,19 @@ class Cascade:
         after = names[names.index(last) + 1:] if last in names else names
         return [n for n in after if n not in tried]
 
+    def can_escalate(self, request: ChatRequest) -> bool:
+        """Whether a failing answer could go anywhere: if not, callers may stream it and check after."""
+        decision, policy, _, _ = self.first(request)
+        return not decision.pinned and self.config.max_escalations > 0 and bool(self.ladder(policy, [decision.model]))
+
+    async def check(self, request: ChatRequest, answer: Any) -> Verdict:
+        """Check an answer already given (and record the verdict on its log row)."""
+        verdict = await asyncio.to_thread(
+            verify, request_text(request), answer.text, tests=self.tests, default_language=self.config.language,
+            timeout=self.config.timeout, memory_mb=self.config.memory_mb, own_examples=self.config.own_examples)
+        self._log(answer, verdict, None, 1, list(answer.attempts))
+        return verdict
+
     async def ask(self, request: ChatRequest, *, entry: str = "python") -> Verified:
         from ..service import Run
 

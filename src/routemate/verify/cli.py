@@ -39,11 +39,19 @@ def read_tests(path: Path | None) -> str | None:
 
 
 async def ask_verified(rm: Any, request: ChatRequest, test: Path | None, as_json: bool) -> Any:
-    from ..cli import _console, _escape, _footer, _header
-    from .cascade import Cascade
+    from ..cli import _console, _escape, _footer, _header, _stream_answer
+    from .cascade import Cascade, Verified
 
     tests = read_tests(test)
     err = _console()
+    cascade = Cascade(rm, tests=tests)
+    if not as_json and not cascade.can_escalate(request):
+        # nowhere to escalate: stream as usual, then say whether the code holds up
+        answer = await _stream_answer(rm, request, "cli", show=True)
+        verdict = await cascade.check(request, answer)
+        result = Verified(answer, verdict, [])
+        err.print(f"[{'green' if verdict.ok else 'yellow'}]{_escape(result.note())}[/]")
+        return result
     status = None if as_json else err.status("asking…", spinner="dots")
     if status is not None:
         status.start()
