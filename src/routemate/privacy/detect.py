@@ -66,7 +66,9 @@ ASSIGNMENT = re.compile(
     rf"(?i)(?<![A-Za-z0-9_.-])(?P<name>{SECRET_NAME})[\"'\]]*\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`,;)}}\]]{{6,}})")
 ENV_LINE = re.compile(rf"(?im)^\s*(?:export\s+)?(?P<name>[A-Z][A-Z0-9_]*{SECRET_NAME}[A-Z0-9_]*)=(?P<v>\S+)\s*$")
 TOKEN = re.compile(r"[A-Za-z0-9+/_\-.]{19,}[A-Za-z0-9+/_\-]={0,2}")
-KEYWORD_NEAR = re.compile(r"(?i)key|token|secret|passw|pwd|credential|auth|bearer|signature|private")
+KEYWORD_NEAR = re.compile(r"(?i)key|token|secret|passw|pwd|pw\b|pass\b|credential|auth|bearer|signature|private")
+# detect-secrets kinds whose patterns need such a word next to the value: scanned on those lines only
+CONTEXT_KINDS = {"cloudant-key", "ibm-key", "softlayer-key", "aws-secret-key", "connection-string", "bearer-token"}
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 HASH_WORDS = re.compile(r"(?i)\b(sha\d*|md5|hash|digest|commit|checksum|rev(ision)?|etag|integrity|uuid|guid)\b")
 PLACEHOLDER = re.compile(
@@ -191,18 +193,20 @@ class Detector:
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
+        lines = _keyword_lines(text)
         for label, pattern in self.known:
-            for m in pattern.finditer(text):
+            matches = _within(pattern, text, lines) if label in CONTEXT_KINDS else pattern.finditer(text)
+            for m in matches:
                 start, end = _value_span(m)
                 if label != "private-key" and is_placeholder(text[start:end]):
                     continue
                 if label in ("aws-key",) and text[start:end].endswith("EXAMPLE"):
                     continue
                 found.append(Finding(label, start, end))
-        for m in _near_keywords(ENV_LINE, text):
+        for m in _within(ENV_LINE, text, lines):
             if not is_placeholder(m.group("v")) and len(m.group("v").strip("\"'")) >= 6:
                 found.append(Finding("env-secret", m.start("v"), m.end("v")))
-        for m in _near_keywords(ASSIGNMENT, text):
+        for m in _within(ASSIGNMENT, text, lines):
             value = m.group("v")
             if is_placeholder(value) or _is_code_reference(value):
                 continue
@@ -210,8 +214,9 @@ class Detector:
             kind = "password" if re.search(r"pass|pwd", name) else "secret"
             found.append(Finding(kind, m.start("v"), m.end("v")))
         if self.use_entropy:
-            for line_start, line in _lines(text):
-                if not KEYWORD_NEAR.search(line) or HASH_WORDS.search(line):
+            for line_start, line_end in lines:
+                line = text[line_start:line_end]
+                if HASH_WORDS.search(line):
                     continue
                 for m in TOKEN.finditer(line):
                     if _high_entropy(m.group()) and not is_placeholder(m.group()):
@@ -255,18 +260,22 @@ def _is_code_reference(value: str) -> bool:
                 or re.fullmatch(r"[a-z_]+", value))
 
 
-def _near_keywords(pattern: re.Pattern[str], text: str) -> Iterable[re.Match[str]]:
-    """``pattern`` matches, tried only on lines that mention a secret-ish word (most lines do not)."""
-    for line_start, line in _lines(text):
-        if KEYWORD_NEAR.search(line):
-            yield from pattern.finditer(text, line_start, line_start + len(line))
+def _keyword_lines(text: str) -> list[tuple[int, int]]:
+    """Spans of the lines that mention a secret-ish word: one regex pass, not a loop over lines."""
+    spans: list[tuple[int, int]] = []
+    for m in KEYWORD_NEAR.finditer(text):
+        if spans and m.start() < spans[-1][1]:
+            continue
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        spans.append((start, len(text) if end < 0 else end))
+    return spans
 
 
-def _lines(text: str) -> Iterable[tuple[int, str]]:
-    pos = 0
-    for line in text.split("\n"):
-        yield pos, line
-        pos += len(line) + 1
+def _within(pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]]) -> Iterable[re.Match[str]]:
+    """``pattern`` matches, tried only on the given lines (most lines of a pasted file have no secret word)."""
+    for start, end in spans:
+        yield from pattern.finditer(text, start, end)
 
 
 GENERIC = {"high-entropy": 2, "secret": 1, "password": 1, "env-secret": 1}
