@@ -211,3 +211,13 @@ def test_verdict_serialises_for_the_log() -> None:
     data = verify(HUMANEVAL, GOOD).to_dict()
     assert data["ok"] is True and data["language"] == "python"
     assert {c["name"] for c in data["checks"]} >= {"parses", "defines", "examples"}
+
+
+def test_output_block_the_answer_shows_is_checked() -> None:
+    answer = ("```python\ndef evens(xs):\n    return [x for x in xs if x % 2 == 0]\n\nprint(evens([1, 2, 3, 4]))\n```\n"
+              "Output:\n```\n[2, 4]\n```")
+    good = verify("Write a function that keeps the even numbers of a list.", answer)
+    assert good.ok and "its own 1 check pass" in good.summary()
+    wrong = answer.replace("[2, 4]\n```", "[2, 4, 6]\n```")
+    bad = verify("Write a function that keeps the even numbers of a list.", wrong)
+    assert not bad.ok and "says its example prints [2, 4, 6] but it prints [2, 4]" in bad.report()

@@ -190,7 +190,7 @@ if SPEC.get("usage"):
     printed = io.StringIO()
     try:
         run(lambda: exec(compile(SPEC["usage"], "usage.py", "exec"), glb), printed)
-        emit(stage="usage", ok=True)
+        emit(stage="usage", ok=True, printed=printed.getvalue()[-8000:])
     except BaseException as exc:  # noqa: BLE001
         # a name the example itself never defined is a sloppy example, not a bug in the code
         frames = traceback.extract_tb(exc.__traceback__)

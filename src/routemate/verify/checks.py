@@ -411,6 +411,14 @@ def _own_check(events: list[dict], py: PythonAnswer, code: str, claims: int, sto
         if e["stage"] == "claim" and not e["ok"]:
             where = f"line {e['line']} claims" if e["line"] else "its example shows"
             problems.append(f"{where} {e['want']} but the code gives {e['got']}")
+    if usage is not None and usage["ok"] and py.outputs:
+        checks += len(py.outputs)
+        printed = [_norm(line) for line in usage.get("printed", "").splitlines() if line.strip()]
+        for block in py.outputs:
+            missing = [line.strip() for line in block.splitlines() if line.strip() and _norm(line) not in printed]
+            if missing and printed:
+                shown = " | ".join(line.strip() for line in usage["printed"].strip().splitlines()[:6])
+                problems.append(f"it says its example prints {' | '.join(missing[:3])} but it prints {shown}")
     if code.strip():
         if usage is None:
             problems.append(f"its example code did not finish ({stopped})")
@@ -425,6 +433,15 @@ def _own_check(events: list[dict], py: PythonAnswer, code: str, claims: int, sto
     if checks:
         return Check("own", "pass", checks, checks, label=f"its own {checks} check{'s' * (checks > 1)} pass")
     return Check("own", "pass", label="its example runs")
+
+
+def _norm(line: str) -> str:
+    """An output line compared loosely: spacing and quote style do not matter."""
+    text = " ".join(line.strip().split())
+    try:
+        return repr(ast.literal_eval(text))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text.replace('"', "'")
 
 
 def _instrument(usage: str) -> tuple[str, int]:
