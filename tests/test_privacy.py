@@ -57,6 +57,9 @@ def test_redaction_removes_every_secret_in_the_corpus(detector: Detector, corpus
     ("password = 'Tr0ub4dor&3x'", "password"),
     ("sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3i", "openai-key"),
     ("signing key: 9fQ2xL7vT4mZ8kP1wR6nY3bH5cJ0dG2s", "high-entropy"),
+    ("docker login -u deploy -p 9hTq3LmZx2Vb registry.acme.io", "password"),
+    ("curl -u admin:Zx81!qweRT https://jenkins.acme.io/api/json", "password"),
+    ("sentry_sdk.init(dsn='https://4f9c2b7e1d8a4c6f9e3b5a7d2c1e8f40@o1234.ingest.sentry.io/567')", "sentry-dsn"),
 ])
 def test_each_kind_is_found_with_its_label(detector: Detector, text: str, kind: str) -> None:
     assert kind in {f.kind for f in detector.scan(text)}
@@ -72,6 +75,8 @@ def test_each_kind_is_found_with_its_label(detector: Detector, text: str, kind: 
     "auth header aGVsbG8gd29ybGQsIHRoaXMgaXMgYSB0ZXN0IG9mIHRoZSBlbmNvZGVy",
     "How should I hash a password?",
     "SECRET_KEY=<your-secret-key>",
+    "docker login -u deploy -p $REGISTRY_PASSWORD registry.acme.io",
+    "curl -u \"$USER:$TOKEN\" https://api.example.com",
 ])
 def test_look_alikes_are_not_secrets(detector: Detector, text: str) -> None:
     assert detector.scan(text) == []

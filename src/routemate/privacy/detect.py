@@ -55,6 +55,10 @@ OWN: list[tuple[str, str]] = [
     ("slack-webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]+"),
     ("url-credentials", r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?P<v>[^@\s'\"/]{3,})@[^\s'\"]+"),
     ("password", r"\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?P<v>[^\s'\"]{4,})"),
+    ("password", r"\b(?:docker|podman|helm|oras)\s+(?:registry\s+)?login\b[^\n]*?\s(?:-p|--password)[\s=]+"
+                 r"(?P<v>[^\s'\"]{4,})"),
+    ("password", r"\b(?:curl|wget|http)\b[^\n]*?\s(?:-u|--user)[\s=]+['\"]?[^\s:'\"]+:(?P<v>[^\s'\"]{4,})"),
+    ("sentry-dsn", r"\bhttps?://(?P<v>[0-9a-f]{32})(?::[0-9a-f]{32})?@[\w.-]*sentry[\w.-]*"),
     ("bearer-token", r"(?i)\bauthorization\s*:\s*(?:bearer|token|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})"),
 ]
 
