@@ -221,3 +221,26 @@ def test_output_block_the_answer_shows_is_checked() -> None:
     wrong = answer.replace("[2, 4]\n```", "[2, 4, 6]\n```")
     bad = verify("Write a function that keeps the even numbers of a list.", wrong)
     assert not bad.ok and "says its example prints [2, 4, 6] but it prints [2, 4]" in bad.report()
+
+
+def test_leetcode_style_input_output_pairs_are_examples() -> None:
+    prompt = ('def maximum(arr, k):\n    """Return the k largest numbers, sorted.\n\n    Example 1:\n\n'
+              '        Input: arr = [-3, -4, 5], k = 3\n        Output: [-4, -3, 5]\n\n    Example 2:\n\n'
+              '        Input: arr = [4, -4, 4], k = 2\n        Output: [4, 4]\n    """\n')
+    spec = read_request(prompt)
+    assert [(e.source, e.want) for e in spec.examples] == [
+        ("maximum(arr = [-3, -4, 5], k = 3)", "[-4, -3, 5]"), ("maximum(arr = [4, -4, 4], k = 2)", "[4, 4]")]
+    good = verify(prompt, "```python\ndef maximum(arr, k):\n    return sorted(sorted(arr)[-k:]) if k else []\n```")
+    assert good.ok and "2/2 examples from the prompt pass" in good.summary()
+
+
+def test_double_arrow_examples() -> None:
+    spec = read_request('def add(lst):\n    """Examples:\n        add([4, 2, 6, 7]) ==> 2\n    """\n')
+    assert [(e.source, e.want) for e in spec.examples] == [("add([4, 2, 6, 7])", "2")]
+
+
+def test_example_calling_a_name_the_request_does_not_define_is_not_required() -> None:
+    # HumanEval/149's docstring calls list_sort although the function is sorted_list_sum
+    spec = read_request('def sorted_list_sum(lst):\n    """For example:\n    assert list_sort(["aa", "a"]) => ["aa"]\n'
+                        '    """\n')
+    assert spec.names == ("sorted_list_sum",) and spec.examples == ()

@@ -30,7 +30,7 @@ BUILTINS = {"print", "len", "sorted", "sum", "max", "min", "list", "set", "dict"
             "enumerate", "reversed", "assert", "math", "np", "os", "sys", "re", "self", "super", "open", "input"}
 ARROW = re.compile(r"^\s*(?:[-*•]\s*|\d+[.)]\s*|(?:e\.g\.|example|for example|input)\s*:?\s*)?`?"
                    r"(?P<call>[A-Za-z_][\w.]*\(.*\))`?\s*"
-                   r"(?:->|=>|➞|→|==|⇒|returns|should return|must return|will return|should be|should give|gives|"
+                   r"(?:->|==>|=>|➞|→|==|⇒|returns|should return|must return|will return|should be|should give|gives|"
                    r"outputs?|evaluates to|is)\s*:?\s*`?(?P<want>.+?)`?\s*[.,;]?\s*$", re.I)
 NAMED = re.compile(r"\b(?:function|method|class)\s+(?:called|named)\s+`?([A-Za-z_]\w*)`?|"
                    r"`([A-Za-z_]\w*)\([^`]*\)`|\b(?:function|method)\s+`([A-Za-z_]\w*)`", re.I)
@@ -130,6 +130,8 @@ def read_request(prompt: str) -> Spec:
         name = next((g for g in groups if g), "")
         if name and name not in BUILTINS:
             names.setdefault(name, None)
+    if len(params) == 1:
+        examples += _input_output_examples(prompt, next(iter(params)), {e.source for e in examples})
     return Spec(names=tuple(names), params=params, examples=tuple(examples),
                 wants_function=bool(WANTS_FUNCTION.search(prompt)) or bool(names),
                 language=request_language(prompt))
@@ -201,6 +203,27 @@ def _examples(prompt: str) -> list[Example]:
             if call not in seen and isinstance(ast.parse(call, mode="eval").body, ast.Call):
                 seen.add(call)
                 out.append(Example("arrow", call, m.group("want")))
+    return out
+
+
+INPUT_OUTPUT = re.compile(r"^\s*Input\s*:\s*(?P<args>.+?)\s*\n\s*(?:Output|Return|Returns)\s*:\s*(?P<want>.+?)\s*$",
+                          re.I | re.M)
+
+
+def _input_output_examples(prompt: str, function: str, seen: set[str]) -> list[Example]:
+    """LeetCode-style ``Input: arr = [1, 2], k = 1`` / ``Output: [2]`` pairs, as calls of the one
+    function the request defines."""
+    out = []
+    for m in INPUT_OUTPUT.finditer(prompt):
+        call = f"{function}({m.group('args').rstrip('.,;')})"
+        want = m.group("want").rstrip(".,;")
+        if call in seen or not _compiles(call, "eval") or not _is_literalish(want):
+            continue
+        node = ast.parse(call, mode="eval").body
+        if isinstance(node, ast.Call) and all(isinstance(a, ast.Constant) or _is_literalish(ast.unparse(a))
+                                              for a in [*node.args, *(k.value for k in node.keywords)]):
+            seen.add(call)
+            out.append(Example("arrow", call, want))
     return out
 
 
