@@ -166,3 +166,10 @@ def test_unknown_language_is_not_judged() -> None:
 
 def test_installed_parsers_cover_the_common_languages() -> None:
     assert {"python", "javascript", "typescript", "go", "rust", "java", "c", "cpp", "bash"} <= set(parsers())
+
+
+def test_output_blocks_after_example_code_are_kept_as_claims() -> None:
+    text = ("```python\ndef f():\n    return 1\n\nprint(f())\n```\nThis prints:\n```\n1\n```\n"
+            "Error case:\n```\nTraceback (most recent call last):\n```")
+    answer = python_answer(text)
+    assert answer is not None and answer.outputs == ("1\n",)

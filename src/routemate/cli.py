@@ -135,12 +135,26 @@ def ask(
     persona: Optional[str] = typer.Option(None, "--persona", "-p", help="A named system prompt, e.g. tutor."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Cap the answer's length."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of streaming."),
+    verify: Optional[bool] = typer.Option(
+        None, "--verify/--no-verify",
+        help="Check a code answer by running it before showing it; a failing answer is escalated to a "
+             "stronger model. On by default for requests that write code ([verify] enabled = true); "
+             "--no-verify streams the answer unchecked."),
+    test: Optional[Path] = typer.Option(None, "--test", help="A Python test file the code must pass "
+                                                             "(test_* functions or asserts; implies --verify)."),
 ) -> None:
-    """Ask once; the answer streams from the model the router picks."""
+    """Ask once; the answer streams from the model the router picks (code answers are checked first)."""
     text = _build_prompt(prompt, file)
     rm = _routemate()
     params = {"max_tokens": max_tokens} if max_tokens else {}
     request = rm.prepare(ChatRequest([{"role": "user", "content": text}], params, model), persona)
+    from .verify.cli import verify_wanted
+
+    if verify_wanted(rm, request, verify, test):
+        from .verify.cli import ask_verified
+
+        asyncio.run(ask_verified(rm, request, test, as_json))
+        return
     answer = asyncio.run(_stream_answer(rm, request, "cli", show=not as_json))
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
@@ -339,7 +353,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Run configured models on ben
 
 # Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
-COMMAND_MODULES: list[str] = ["routemate.server.commands"]
+COMMAND_MODULES: list[str] = ["routemate.server.commands", "routemate.eval.cascade"]
 
 
 def _register() -> None:

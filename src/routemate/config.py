@@ -122,6 +122,32 @@ class ServerConfig(_Strict):
     circuit_cooldown: float = Field(30.0, gt=0)     # seconds before an open circuit lets a probe through
 
 
+class VerifyConfig(_Strict):
+    """``[verify]``: check code answers by running them; escalate only the ones that fail."""
+
+    enabled: bool = True              # for code-writing requests; `ask --no-verify` turns it off per request
+    max_escalations: int = Field(1, ge=0, le=5)
+    timeout: float = Field(10.0, gt=0)        # seconds for all checks of one answer
+    memory_mb: int = Field(512, ge=64)
+    language: str | None = "python"   # expected when the request names no language
+    unverified: Literal["accept", "escalate"] = "accept"   # when nothing could be run against the code
+    skip_above: float = Field(0.85, ge=0.0, le=1.0)        # router score from which the cheap try is skipped
+    own_examples: bool = True         # also run the answer's own asserts and claimed outputs
+
+
+class PrivacyConfig(_Strict):
+    """``[privacy]``: what keeps a request on private (local) models and out of the log."""
+
+    enabled: bool = True
+    detect_secrets: bool = True       # cloud keys, tokens, private keys, passwords, connection strings
+    entropy: bool = True              # long random-looking strings next to key/token/secret words
+    patterns: dict[str, str] = {}     # name -> regular expression, e.g. internal hostnames or ticket ids
+    hostnames: list[str] = []         # globs: "*.corp.example.com"
+    paths: list[str] = []             # globs: "/srv/payroll/*"
+    markers: list[str] = []           # words that mark a request private, e.g. "CONFIDENTIAL"
+    redact_log: bool = True           # store [REDACTED:kind] instead of the secret in the request log
+
+
 class Settings(_Strict):
     home: Path
     config_file: Path | None = None
@@ -130,6 +156,8 @@ class Settings(_Strict):
     routing: RoutingConfig = RoutingConfig()
     log: LogConfig = LogConfig()
     server: ServerConfig = ServerConfig()
+    verify: VerifyConfig = VerifyConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     env: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("models")
@@ -244,11 +272,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, path: Path | None = N
 
 
 def build_settings(data: dict[str, Any], env: Mapping[str, str], file: Path | None = None) -> Settings:
-    unknown = set(data) - {"models", "personas", "routing", "log", "server"}
+    unknown = set(data) - {"models", "personas", "routing", "log", "server", "verify", "privacy"}
     if unknown:
         name = sorted(unknown)[0]
         raise ConfigError(f"unknown section [{name}]", file=str(file) if file else None, field=name,
-                          hint="allowed: [models.*], [personas.*], [routing], [log], [server]")
+                          hint="allowed: [models.*], [personas.*], [routing], [log], [server], [verify], "
+                               "[privacy]")
     raw = {**data, "home": default_home(env), "config_file": file, "env": dict(env)}
     raw.setdefault("models", default_models(env))
     try:
@@ -309,6 +338,21 @@ prompts = "text"              # "hash" stores only a sha256 of each prompt
 
 [personas.tutor]
 system_prompt = "Explain step by step for a learner, then give one small exercise."
+
+[verify]
+enabled = true                # run code answers before returning them; `ask --no-verify` skips it
+max_escalations = 1           # a failing answer goes to the next stronger model at most this often
+# language = "python"         # expected when a request names no language
+# unverified = "accept"       # or "escalate": when nothing in the request or answer could be run
+# skip_above = 0.85           # router score from which the cheap try is skipped
+
+[privacy]
+# Secrets (cloud keys, tokens, private keys, passwords, .env content) always keep a request local.
+# hostnames = ["*.corp.example.com"]
+# paths = ["/srv/payroll/*"]
+# markers = ["CONFIDENTIAL", "INTERNAL ONLY"]
+# patterns = { ticket = "PAY-[0-9]{4,}" }
+redact_log = true             # the request log stores [REDACTED:kind], never the secret
 
 [server]
 host = "127.0.0.1"

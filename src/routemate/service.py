@@ -93,8 +93,13 @@ class Routemate:
             needs.add("tools")
         if isinstance(params.get("response_format"), dict) and params["response_format"].get("type") != "text":
             needs.add("json")
+        from .lang import detect_messages
+        from .privacy import private_reason
+
         return Policy(candidates=self.candidates(), threshold=self.settings.routing.threshold, pin=request.model,
-                      fallback=self.settings.routing.fallback, needs=frozenset(needs))
+                      fallback=self.settings.routing.fallback, needs=frozenset(needs),
+                      language=detect_messages(request.messages),
+                      private_reason=private_reason(self.settings, request.messages))
 
     def route(self, request: ChatRequest) -> tuple[Decision, Policy]:
         features = extract(request.messages, tools=len(request.params.get("tools") or ()))
@@ -140,6 +145,14 @@ class Routemate:
                          default: str = "local") -> "CompletionRun":
         decision, policy = self.route_completion(request, default=default)
         return CompletionRun(self, request, decision, policy, entry)
+
+    async def ask_verified(self, request: ChatRequest, *, tests: str | None = None, entry: str = "python",
+                           progress: Any = None) -> Any:
+        """Verify-then-escalate: check a code answer by running it, escalate only when it fails.
+        Returns a ``routemate.verify.cascade.Verified``."""
+        from .verify.cascade import Cascade
+
+        return await Cascade(self, tests=tests, progress=progress).ask(request, entry=entry)
 
     async def health(self) -> dict[str, tuple[bool, str]]:
         names = list(self.settings.models)
@@ -212,7 +225,10 @@ class Run:
         answer = Answer(completion.text, self.decision, completion, usage, spent, saved, latency,
                         self.ttft * 1000 if self.ttft is not None else None, attempts=self.attempts)
         d = self.decision
-        record = Record(entry=self.entry, status=status, prompt=prompt_text(self.request), requested=self.request.model,
+        from .privacy import redact_for_log
+
+        prompt = redact_for_log(self.rm.settings, prompt_text(self.request))
+        record = Record(entry=self.entry, status=status, prompt=prompt, requested=self.request.model,
                         model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,
                         router=d.router, prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,

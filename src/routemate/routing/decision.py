@@ -141,7 +141,7 @@ def decide(score: Score, policy: Policy) -> Decision:
         elif not policy.needs <= wanted.caps and policy.needs <= chosen.caps:
             notes.append(f"{wanted.name} lacks {', '.join(sorted(policy.needs - wanted.caps))}; "
                          f"answered by {chosen.name}")
-    if chosen.tier != wanted_tier and not any(c.tier == wanted_tier for c in cands):
+    if chosen.tier != wanted_tier and not any(c.tier == wanted_tier for c in policy.candidates):
         notes.append(f"no {wanted_tier} model configured; answered by {chosen.name}")
     if not policy.needs <= chosen.caps:
         notes.append(f"{chosen.name} lacks {', '.join(sorted(policy.needs - chosen.caps))}; "

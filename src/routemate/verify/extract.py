@@ -37,6 +37,7 @@ class Block:
     language: str | None    # normalised ("python", "javascript", ...); None when unknown
     tag: str = ""           # what followed the fence, as written
     fenced: bool = True
+    lead: str = ""          # the last line of prose before the block ("Output:")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class PythonAnswer:
     blocks: int = 0                   # Python blocks found
     errors: tuple[str, ...] = ()      # syntax errors of blocks that looked like Python but do not parse
     transcripts: tuple[str, ...] = () # ``>>>`` sessions shown in the answer (doctest text)
+    outputs: tuple[str, ...] = ()     # blocks the answer presents as what its example code prints
 
 
 def find_blocks(text: str) -> list[Block]:
@@ -69,7 +71,8 @@ def find_blocks(text: str) -> list[Block]:
         lang = normalise_language(tag) if tag else None
         if lang in PY_TAGS:
             lang = "python"
-        blocks.append(Block(body.rstrip() + "\n", lang or guess_language(body), tag))
+        before = text[:m.start()].rstrip().rsplit("\n", 1)[-1]
+        blocks.append(Block(body.rstrip() + "\n", lang or guess_language(body), tag, lead=before))
     if blocks:
         return blocks
     bare = _bare_code(text)
@@ -146,10 +149,13 @@ def python_answer(text: str) -> PythonAnswer | None:
     signatures: dict[str, ast.arguments] = {}
     errors: list[str] = []
     transcripts: list[str] = []
+    outputs: list[str] = []
     asserts = 0
     count = 0
     for block in find_blocks(text):
         if block.language != "python" or block.tag.lower() in NOT_CODE_TAGS:
+            if usage and OUTPUT_LEAD.search(block.lead) and _plain_output(block.code):
+                outputs.append(block.code)
             continue
         count += 1
         if block.code.lstrip().startswith(">>>"):
@@ -191,7 +197,19 @@ def python_answer(text: str) -> PythonAnswer | None:
                         definitions="\n\n".join(defs) + ("\n" if defs else ""),
                         usage="\n".join(usage) + ("\n" if usage else ""), names=tuple(names),
                         signatures=signatures, asserts=asserts, blocks=count, errors=tuple(errors),
-                        transcripts=tuple(transcripts))
+                        transcripts=tuple(transcripts), outputs=tuple(outputs))
+
+
+OUTPUT_LEAD = re.compile(r"(?i)\b(output|outputs|prints?|printed|result|results|returns?|should see|displays?)\b"
+                         r"[^\n]*:?\s*$")
+
+
+def _plain_output(text: str) -> bool:
+    """Output text, not code, an error shown on purpose, or an elided sample."""
+    body = text.strip()
+    return (bool(body) and len(body) < 2000 and "Traceback" not in body and "Error" not in body
+            and "..." not in body and "…" not in body
+            and not re.search(r"^\s*(def |class |import |print\(|for |while |>>> |\$ )", body, re.M))
 
 
 def _segment(lines: list[str], node: ast.stmt) -> str:

@@ -1,0 +1,78 @@
+"""How long secret detection and language detection add to every request.
+
+    python bench/privacy_latency.py [--repeat 20] [--json]
+
+Times ``Detector.scan`` (the [privacy] defaults) and ``lang.detect`` on: the privacy test corpus
+(231 short prompts, one by one), a 2 KB prompt with a pasted file, and a 100 KB prompt (a large
+file pasted into the request). Also scores the corpus (precision, recall). Prints per-call
+median/p95 in milliseconds; the last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from routemate.config import PrivacyConfig
+from routemate.lang import detect
+from routemate.privacy.detect import Detector
+
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "privacy_corpus.jsonl"
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "routemate" / "service.py"
+
+
+def timed(fn, arg, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(arg)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {"median_ms": round(statistics.median(samples), 3), "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+    started = time.perf_counter()
+    detector = Detector(PrivacyConfig())
+    detector.scan("warm up")
+    build_ms = (time.perf_counter() - started) * 1000
+    detect("Écris une fonction")   # loads the language model once, as the first non-English request would
+
+    tp = sum(1 for r in rows if r["secret"] and detector.scan(r["text"]))
+    fp = sum(1 for r in rows if not r["secret"] and detector.scan(r["text"]))
+    fn = sum(1 for r in rows if r["secret"] and not detector.scan(r["text"]))
+    code = SOURCE.read_text(encoding="utf-8")
+    medium = "Why does this raise a KeyError?\n```python\n" + code[:2000] + "\n```"
+    large = "Review this file:\n```python\n" + (code * (100_000 // len(code) + 1))[:100_000] + "\n```"
+
+    figures: dict[str, object] = {
+        "corpus": {"secrets": tp + fn, "look_alikes": sum(not r["secret"] for r in rows),
+                   "precision": round(tp / (tp + fp), 4), "recall": round(tp / (tp + fn), 4)},
+        "detector_build_ms": round(build_ms, 1),
+        "scan_short": summary([t for r in rows for t in timed(detector.scan, r["text"], max(1, args.repeat // 10))]),
+        "scan_2kb": summary(timed(detector.scan, medium, args.repeat)),
+        "scan_100kb": summary(timed(detector.scan, large, max(3, args.repeat // 4))),
+        "lang_short_en": summary(timed(detect, "Write a function to reverse a list of numbers", args.repeat)),
+        "lang_short_fr": summary(timed(detect, "Écris une fonction qui inverse une liste de nombres", args.repeat)),
+        "lang_2kb": summary(timed(detect, medium, args.repeat)),
+    }
+    if not args.json:
+        for key, value in figures.items():
+            print(f"{key:18s} {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

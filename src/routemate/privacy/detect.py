@@ -1,0 +1,319 @@
+"""Find secrets and private markers in request text, fast enough to run on every request.
+
+Sources of patterns, in order:
+1. the format-specific detectors of ``detect-secrets`` (AWS, GitHub, GitLab, Slack, Stripe, JWT,
+   private keys, credentials in URLs, ...): their maintained regexes, run here in one pass with
+   positions so the secret itself can be redacted;
+2. formats it lacks (current OpenAI/Anthropic/Google/Hugging Face keys, fine-grained GitHub tokens,
+   ADO.NET connection strings, AWS secret keys next to their name);
+3. assignments and ``.env`` lines whose name says key/token/secret/password;
+4. long random-looking strings next to such a word (Shannon entropy), minus UUIDs, hashes named
+   as such, and base64 that decodes to ordinary text;
+5. the ``[privacy]`` config: hostnames, paths, markers and named patterns.
+Placeholders (``sk-xxxx``, ``<your-key>``, ``${TOKEN}``, ``os.environ[...]``, the AWS docs'
+``...EXAMPLE`` keys) are not secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+# detect-secrets class -> our label (IP addresses and generic keyword/entropy scans are ours)
+DETECT_SECRETS = {
+    "ArtifactoryDetector": "artifactory-token", "AWSKeyDetector": "aws-key", "AzureStorageKeyDetector": "azure-key",
+    "BasicAuthDetector": "url-credentials", "CloudantDetector": "cloudant-key", "DiscordBotTokenDetector": "discord-token",
+    "GitHubTokenDetector": "github-token", "GitLabTokenDetector": "gitlab-token", "IbmCloudIamDetector": "ibm-key",
+    "IbmCosHmacDetector": "ibm-key", "JwtTokenDetector": "jwt", "MailchimpDetector": "mailchimp-key",
+    "NpmDetector": "npm-token", "OpenAIDetector": "openai-key", "PrivateKeyDetector": "private-key",
+    "PypiTokenDetector": "pypi-token", "SendGridDetector": "sendgrid-key", "SlackDetector": "slack-token",
+    "SoftlayerDetector": "softlayer-key", "SquareOAuthDetector": "square-secret", "StripeDetector": "stripe-key",
+    "TelegramBotTokenDetector": "telegram-token", "TwilioKeyDetector": "twilio-key",
+}
+
+OWN: list[tuple[str, str]] = [
+    ("openai-key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}"),
+    ("anthropic-key", r"\bsk-ant-[a-z]+\d*-[A-Za-z0-9_-]{40,}"),
+    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("github-token", r"\bgithub_pat_[A-Za-z0-9_]{60,}"),
+    ("huggingface-token", r"\bhf_[A-Za-z0-9]{30,}\b"),
+    ("stripe-key", r"\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{20,}"),
+    ("aws-secret-key", r"(?i)aws.{0,20}?secret.{0,20}?[=:]\s*[\"']?(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"),
+    ("private-key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
+                    r"(?: BLOCK)?-----|\Z)"),
+    ("connection-string", r"(?i)\b(?:password|pwd)\s*=\s*(?P<v>[^;\s\"']{4,})\s*(?:;|$)"),
+    ("gcp-service-account", r"\"private_key_id\"\s*:\s*\"(?P<v>[0-9a-f]{40})\""),
+    ("slack-webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]+"),
+    ("url-credentials", r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?P<v>[^@\s'\"/]{3,})@[^\s'\"]+"),
+    ("password", r"\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?P<v>[^\s'\"]{4,})"),
+    ("password", r"\b(?:docker|podman|helm|oras)\s+(?:registry\s+)?login\b[^\n]*?\s(?:-p|--password)[\s=]+"
+                 r"(?P<v>[^\s'\"]{4,})"),
+    ("password", r"\b(?:curl|wget|http)\b[^\n]*?\s(?:-u|--user)[\s=]+['\"]?[^\s:'\"]+:(?P<v>[^\s'\"]{4,})"),
+    ("sentry-dsn", r"\bhttps?://(?P<v>[0-9a-f]{32})(?::[0-9a-f]{32})?@[\w.-]*sentry[\w.-]*"),
+    ("bearer-token", r"(?i)\bauthorization\s*:\s*(?:bearer|token|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})"),
+]
+
+SECRET_NAME = (r"(?:[A-Za-z0-9_.-]*?(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+               r"private[_-]?key|client[_-]?secret|auth|credentials?|signing[_-]?key|encryption[_-]?key|"
+               r"master[_-]?key|session[_-]?key|webhook)[A-Za-z0-9_.-]*)")
+# NAME = value / NAME: value / "name": "value" / --password value
+ASSIGNMENT = re.compile(
+    rf"(?i)(?<![A-Za-z0-9_.-])(?P<name>{SECRET_NAME})[\"'\]]*\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`,;)}}\]]{{6,}})")
+ENV_LINE = re.compile(rf"(?im)^\s*(?:export\s+)?(?P<name>[A-Z][A-Z0-9_]*{SECRET_NAME}[A-Z0-9_]*)=(?P<v>\S+)\s*$")
+TOKEN = re.compile(r"[A-Za-z0-9+/_\-.]{19,}[A-Za-z0-9+/_\-]={0,2}")
+KEYWORD_NEAR = re.compile(r"(?i)key|token|secret|passw|pwd|pw\b|pass\b|credential|auth|bearer|signature|private")
+# detect-secrets kinds whose patterns need such a word next to the value: scanned on those lines only
+CONTEXT_KINDS = {"cloudant-key", "ibm-key", "softlayer-key", "aws-secret-key", "connection-string", "bearer-token"}
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+HASH_WORDS = re.compile(r"(?i)\b(sha\d*|md5|hash|digest|commit|checksum|rev(ision)?|etag|integrity|uuid|guid)\b")
+PLACEHOLDER = re.compile(
+    r"(?i)x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\{\{|\$\{|\$\(|%\(|^\$[A-Z_]|your[_-]|my[_-]?(?:secret|password|token|key)|"
+    r"example|placeholder|changeme|change[_-]me|dummy|redacted|sample|insert|replace|todo|fixme|xxx|"
+    r"^(?:os\.|process\.env|env\[|getenv|settings\.|config\.|secrets\.|self\.|request\.|args\.|kwargs|None|null|"
+    r"true|false|undefined|str|input\(|getpass)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str          # aws-key, github-token, password, env-secret, high-entropy, hostname, marker, ...
+    start: int         # span of the secret itself in the scanned text
+    end: int
+
+    @property
+    def private_only(self) -> bool:
+        """Markers/hostnames/paths keep a request local but are not redacted as secrets."""
+        return self.kind.startswith(("hostname", "path", "marker", "pattern:"))
+
+
+@lru_cache(maxsize=1)
+def _detect_secrets_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """detect-secrets' detector regexes. Importing the library takes ~0.3 s, too much for every CLI
+    start, so its patterns are cached per library version in the user cache dir."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("detect-secrets")
+    except importlib.metadata.PackageNotFoundError:   # still useful without it: our patterns cover the common keys
+        return ()
+    cache = _cache_dir() / f"detect-secrets-{version}.json"
+    try:
+        rows = json.loads(cache.read_text(encoding="utf-8"))
+        return tuple((label, re.compile(pattern, flags)) for label, pattern, flags in rows)
+    except (OSError, ValueError, TypeError, re.error):
+        pass
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    out = []
+    for cls in get_mapping_from_secret_type_to_class().values():
+        label = DETECT_SECRETS.get(cls.__name__)
+        if label is None:
+            continue
+        for pattern in getattr(cls(), "denylist", ()) or ():
+            out.append((label, pattern))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps([(label, p.pattern, p.flags) for label, p in out]), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return tuple(out)
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("ROUTEMATE_CACHE_DIR"):
+        return Path(os.environ["ROUTEMATE_CACHE_DIR"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("routemate", appauthor=False))
+
+
+def entropy(text: str) -> float:
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def is_placeholder(value: str) -> bool:
+    value = value.strip("\"'`")
+    if PLACEHOLDER.search(value):
+        return True
+    if len(value) >= 6 and Counter(value).most_common(1)[0][1] / len(value) > 0.4:   # aaaaaaa, 0000000
+        return True
+    return bool(re.fullmatch(r"(?i)[a-z]+(?:[_-][a-z]+)*", value) and len(value) < 20 and
+                not re.search(r"\d", value) and value.lower() == value)   # a plain word, e.g. "password"
+
+
+def _readable_base64(token: str) -> bool:
+    """Base64 of ordinary text (a docs example) is not a secret."""
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) < 8:
+        return False
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in raw) / len(raw)
+    return printable > 0.95 and bool(re.search(rb"[a-z]{3,} [a-z]{2,}", raw))
+
+
+def _high_entropy(token: str) -> bool:
+    body = token.strip("=-_.")
+    if len(body) < 20 or UUID.match(body):
+        return False
+    if re.fullmatch(r"[0-9a-fA-F]+", body):
+        return len(body) >= 32 and entropy(body) >= 3.0
+    classes = sum(bool(re.search(p, body)) for p in (r"[a-z]", r"[A-Z]", r"\d"))
+    return classes >= 2 and entropy(body) >= 3.7 and not _readable_base64(body)
+
+
+class Detector:
+    """Scans text for secrets and configured private markers. Build once, reuse: it is thread-safe."""
+
+    def __init__(self, config: object | None = None) -> None:
+        cfg = config
+        self.use_library = getattr(cfg, "detect_secrets", True)
+        self.use_entropy = getattr(cfg, "entropy", True)
+        self.known = list(_detect_secrets_patterns()) if self.use_library else []
+        self.known += [(label, re.compile(p)) for label, p in OWN]
+        extra: list[tuple[str, re.Pattern[str]]] = []
+        for host in getattr(cfg, "hostnames", ()) or ():
+            extra.append(("hostname", re.compile(_glob(host, r"[A-Za-z0-9-]"), re.I)))
+        for path in getattr(cfg, "paths", ()) or ():
+            extra.append(("path", re.compile(_glob(path, r"[^\s/]"))))
+        for marker in getattr(cfg, "markers", ()) or ():
+            extra.append(("marker", re.compile(rf"(?<!\w){re.escape(marker)}(?!\w)")))
+        for name, pattern in (getattr(cfg, "patterns", {}) or {}).items():
+            extra.append((f"pattern:{name}", re.compile(pattern)))
+        self.extra = extra
+
+    def scan(self, text: str) -> list[Finding]:
+        found: list[Finding] = []
+        lines = _keyword_lines(text)
+        for label, pattern in self.known:
+            matches = _within(pattern, text, lines) if label in CONTEXT_KINDS else pattern.finditer(text)
+            for m in matches:
+                start, end = _value_span(m)
+                if label != "private-key" and is_placeholder(text[start:end]):
+                    continue
+                if label in ("aws-key",) and text[start:end].endswith("EXAMPLE"):
+                    continue
+                found.append(Finding(label, start, end))
+        for m in _within(ENV_LINE, text, lines):
+            if not is_placeholder(m.group("v")) and len(m.group("v").strip("\"'")) >= 6:
+                found.append(Finding("env-secret", m.start("v"), m.end("v")))
+        for m in _within(ASSIGNMENT, text, lines):
+            value = m.group("v")
+            if is_placeholder(value) or _is_code_reference(value):
+                continue
+            name = m.group("name").lower()
+            kind = "password" if re.search(r"pass|pwd", name) else "secret"
+            found.append(Finding(kind, m.start("v"), m.end("v")))
+        if self.use_entropy:
+            for line_start, line_end in lines:
+                line = text[line_start:line_end]
+                if HASH_WORDS.search(line):
+                    continue
+                for m in TOKEN.finditer(line):
+                    if _high_entropy(m.group()) and not is_placeholder(m.group()):
+                        found.append(Finding("high-entropy", line_start + m.start(), line_start + m.end()))
+        for label, pattern in self.extra:
+            for m in pattern.finditer(text):
+                found.append(Finding(label, m.start(), m.end()))
+        return _merge(found)
+
+    def redact(self, text: str, findings: Iterable[Finding] | None = None) -> str:
+        """``text`` with every secret replaced by ``[REDACTED:kind]`` (markers and hostnames stay)."""
+        spans = [f for f in (self.scan(text) if findings is None else findings) if not f.private_only]
+        out, pos = [], 0
+        for f in sorted(spans, key=lambda f: f.start):
+            if f.start < pos:
+                continue
+            out.append(text[pos:f.start])
+            out.append(f"[REDACTED:{f.kind}]")
+            pos = f.end
+        out.append(text[pos:])
+        return "".join(out)
+
+
+def _value_span(m: re.Match[str]) -> tuple[int, int]:
+    """The secret inside a match: the named group ``v``, else the first group, else the whole match."""
+    if "v" in m.re.groupindex and m.group("v") is not None:
+        return m.span("v")
+    if m.re.groups and m.group(1) is not None and len(m.group(1)) >= 6:
+        return m.span(1)
+    start, end = m.span()
+    text = m.group()
+    # detect-secrets patterns often include the delimiter around the token
+    lead = len(text) - len(text.lstrip(" \t\n=:\"'"))
+    trail = len(text) - len(text.rstrip(" \t\n\"'"))
+    return start + lead, end - trail
+
+
+def _is_code_reference(value: str) -> bool:
+    """``password = get_password()`` or ``token = args.token``: code, not a secret."""
+    return bool(re.fullmatch(r"[A-Za-z_][\w.]*(\(.*)?", value) and ("(" in value or "." in value)
+                or re.fullmatch(r"[a-z_]+", value))
+
+
+def _keyword_lines(text: str) -> list[tuple[int, int]]:
+    """Spans of the lines that mention a secret-ish word: one regex pass, not a loop over lines."""
+    spans: list[tuple[int, int]] = []
+    for m in KEYWORD_NEAR.finditer(text):
+        if spans and m.start() < spans[-1][1]:
+            continue
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        spans.append((start, len(text) if end < 0 else end))
+    return spans
+
+
+def _within(pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]]) -> Iterable[re.Match[str]]:
+    """``pattern`` matches, tried only on the given lines (most lines of a pasted file have no secret word)."""
+    for start, end in spans:
+        yield from pattern.finditer(text, start, end)
+
+
+GENERIC = {"high-entropy": 2, "secret": 1, "password": 1, "env-secret": 1}
+
+
+def _merge(found: list[Finding]) -> list[Finding]:
+    """One finding per overlapping group (a key inside its own assignment, a JWT inside a header):
+    the union of their spans, named by the most specific kind (an aws-key beats high-entropy)."""
+    found.sort(key=lambda f: (f.start, -(f.end - f.start)))
+    out: list[Finding] = []
+    for f in found:
+        last = out[-1] if out else None
+        if last and f.start < last.end and not f.private_only and not last.private_only:
+            kind = min((last.kind, f.kind), key=lambda k: GENERIC.get(k, 0))
+            out[-1] = Finding(kind, last.start, max(last.end, f.end))
+            continue
+        out.append(f)
+    return out
+
+
+def _glob(pattern: str, char: str) -> str:
+    """A shell-style glob as a regex that matches inside text (``*`` stays within a name)."""
+    parts = re.split(r"(\*\*|\*|\?)", pattern)
+    out = []
+    for p in parts:
+        if p == "**":
+            out.append(r"\S*")
+        elif p == "*":
+            out.append(f"{char}*")
+        elif p == "?":
+            out.append(char)
+        else:
+            out.append(re.escape(p))
+    return r"(?<![\w.-])" + "".join(out) + r"(?![\w-])"
+
+
+__all__ = ["Detector", "Finding", "entropy", "is_placeholder"]

@@ -1,0 +1,229 @@
+"""Verify-then-escalate: the cheap model answers, its code is checked by running it, and only a
+failing answer costs a call to a stronger model (with a repair prompt carrying the failure).
+
+``Cascade(rm).ask(request)`` is the entry point the CLI and the gateway share. Every attempt is
+its own row in the request log; later attempts point at the first with ``parent_id`` and carry
+``attempt`` = 2, 3, ... and the checks' verdict in ``meta["verify"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..chat import ChatRequest, text_of
+from ..config import VerifyConfig
+from ..routing import Decision, Policy, Score, decide, extract
+from .checks import Verdict, verify
+
+CODE_TASKS = frozenset({"generate", "fix", "refactor", "test"})
+TIER_RANK = {"local": 0, "frontier": 1}
+
+REPAIR = """{request}
+
+---
+An earlier answer to this request was checked by running its code, and it failed:
+{report}
+
+The failing code:
+```{language}
+{code}
+```
+
+Write a complete, corrected answer to the request above. Keep the function names and signatures the
+request asks for, and make sure the examples in the request hold."""
+
+
+CODE_WORDS = re.compile(r"\b(functions?|methods?|class(es)?|script|program|code|implement\w*|algorithm|regex|"
+                        r"unit tests?|def|lambda|api|endpoint|parser|decorator|module)\b", re.I)
+
+
+def is_code_request(request: ChatRequest) -> bool:
+    """Whether verification applies by default: the request asks for code to be written or changed
+    ("write a story" is a generate task too, but has no code to check)."""
+    f = extract(request.messages)
+    return f.task in CODE_TASKS and bool(f.languages or f.code_blocks or CODE_WORDS.search(f.last_user))
+
+
+def request_text(request: ChatRequest) -> str:
+    """What the checks read as the request: every user turn (examples may sit in an earlier one)."""
+    return "\n\n".join(text_of(m) for m in request.messages if m.get("role") == "user")
+
+
+@dataclass
+class Attempt:
+    answer: Any                      # service.Answer
+    verdict: Verdict | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.answer.model, "tier": self.answer.decision.tier,
+                "cost_usd": round(self.answer.cost_usd, 8), "log_id": self.answer.log_id,
+                "verified": self.verdict.to_dict() if self.verdict else None}
+
+
+@dataclass
+class Verified:
+    """The answer to return, how it was checked, and every attempt that led to it."""
+
+    answer: Any                      # service.Answer of the last attempt
+    verdict: Verdict | None
+    attempts: list[Attempt] = field(default_factory=list)
+    skipped_cheap: bool = False
+
+    @property
+    def escalated(self) -> bool:
+        return len(self.attempts) > 1
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(a.answer.cost_usd for a in self.attempts)
+
+    def note(self) -> str:
+        """The line shown under the answer's header, e.g. ``✓ verified: parses, 3/3 examples ...``."""
+        parts = [f"{a.answer.model} failed ({a.verdict.summary()}) → escalated"
+                 for a in self.attempts[:-1] if a.verdict is not None]
+        v = self.verdict
+        if v is None:
+            last = "not checked"
+        elif v.ok and v.ran:
+            last = f"✓ verified: {v.summary()}"
+        elif v.ok:
+            last = f"✓ checked: {v.summary() or 'parses'} (nothing to run it against)"
+        else:
+            last = f"✗ not verified: {v.summary()}"
+        if self.skipped_cheap:
+            parts.insert(0, "cheap try skipped (router is confident this needs the frontier)")
+        return " · ".join([*parts, last])
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.answer.to_json()
+        out["cost_usd"] = round(self.cost_usd, 8)
+        out["verified"] = self.verdict.to_dict() if self.verdict else None
+        out["verification"] = self.note()
+        out["attempts"] = [a.to_json() for a in self.attempts]
+        return out
+
+
+class Cascade:
+    """Answer a request with verify-then-escalate (see module doc)."""
+
+    def __init__(self, rm: Any, *, tests: str | None = None, config: VerifyConfig | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.rm = rm
+        self.tests = tests
+        self.config = config or rm.settings.verify
+        self.progress = progress or (lambda _msg: None)
+
+    def first(self, request: ChatRequest) -> tuple[Decision, Policy, bool, bool]:
+        """The first model to try: the router's pick, or a cheaper one when checks can catch it.
+        Returns (decision, policy, lowered, skipped_cheap)."""
+        decision, policy = self.rm.route(request)
+        if decision.pinned or decision.tier != "frontier":
+            return decision, policy, False, False
+        if decision.score >= self.config.skip_above:
+            return decision, policy, False, True
+        try:
+            cheap = decide(Score(decision.score, "", decision.router), replace(policy, pin="local"))
+        except Exception:   # no local model can serve it: keep the router's pick
+            return decision, policy, False, False
+        if cheap.tier != "local":
+            return decision, policy, False, False
+        reason = (f"{decision.reason}; verify-first: {cheap.model} tries first ({decision.score:.2f} < "
+                  f"skip_above {self.config.skip_above:.2f}), its code is checked before it is returned")
+        return replace(cheap, reason=reason, pinned=False), policy, True, False
+
+    def ladder(self, policy: Policy, tried: list[str]) -> list[str]:
+        """Models stronger than the last one tried, weakest first (private ones only when the
+        request must stay private)."""
+        cands = [c for c in policy.candidates if c.available and (c.private or not policy.private_reason)]
+        cands.sort(key=lambda c: (TIER_RANK.get(c.tier, 1), c.price))
+        names = [c.name for c in cands]
+        last = tried[-1]
+        after = names[names.index(last) + 1:] if last in names else names
+        return [n for n in after if n not in tried]
+
+    def can_escalate(self, request: ChatRequest) -> bool:
+        """Whether a failing answer could go anywhere: if not, callers may stream it and check after."""
+        decision, policy, _, _ = self.first(request)
+        return not decision.pinned and self.config.max_escalations > 0 and bool(self.ladder(policy, [decision.model]))
+
+    async def check(self, request: ChatRequest, answer: Any) -> Verdict:
+        """Check an answer already given (and record the verdict on its log row)."""
+        verdict = await asyncio.to_thread(
+            verify, request_text(request), answer.text, tests=self.tests, default_language=self.config.language,
+            timeout=self.config.timeout, memory_mb=self.config.memory_mb, own_examples=self.config.own_examples)
+        self._log(answer, verdict, None, 1, list(answer.attempts))
+        return verdict
+
+    async def ask(self, request: ChatRequest, *, entry: str = "python") -> Verified:
+        from ..service import Run
+
+        decision, policy, lowered, skipped = self.first(request)
+        asked = request_text(request)
+        attempts: list[Attempt] = []
+        parent: int | None = None
+        current = request
+        for number in range(1, self.config.max_escalations + 2):
+            self.progress(f"asking {decision.model}…")
+            run = Run(self.rm, current, decision, policy, entry)
+            async for _ in run:
+                pass
+            answer = run.answer
+            assert answer is not None
+            self.progress(f"checking {answer.model}'s code…")
+            verdict = await asyncio.to_thread(
+                verify, asked, answer.text, tests=self.tests, default_language=self.config.language,
+                timeout=self.config.timeout, memory_mb=self.config.memory_mb, own_examples=self.config.own_examples)
+            attempts.append(Attempt(answer, verdict))
+            self._log(answer, verdict, parent, number, run.attempts)
+            parent = parent or answer.log_id
+            weak = not verdict.ran and (lowered or self.config.unverified == "escalate")
+            if verdict.ok and not weak:
+                break
+            nxt = self.ladder(policy, [a.answer.model for a in attempts])
+            if decision.pinned or not nxt or number > self.config.max_escalations:
+                break
+            why = verdict.summary() if not verdict.ok else "nothing could be run against its code"
+            self.progress(f"✗ {answer.model}: {why} → escalating to {nxt[0]}")
+            current = self.repair(request, verdict, answer.text)
+            target = decide(Score(decision.score, "", decision.router), replace(policy, pin=nxt[0]))
+            decision = replace(target, reason=f"verify: {answer.model}'s answer failed ({why}); escalated to "
+                                             f"{target.model}", pinned=False)
+            lowered = False
+        last = attempts[-1]
+        return Verified(last.answer, last.verdict, attempts, skipped_cheap=skipped)
+
+    def repair(self, request: ChatRequest, verdict: Verdict, failed: str) -> ChatRequest:
+        """The original conversation with its last user turn extended by the failure report."""
+        code = verdict.code or failed
+        report = verdict.report() or "- its code could not be checked against anything in the request"
+        messages = [dict(m) for m in request.messages]
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+        text = REPAIR.format(request=text_of(messages[last_user]) if last_user is not None else "",
+                             report=report, language=verdict.language or "", code=code.rstrip())
+        if last_user is None:
+            messages.append({"role": "user", "content": text})
+        else:
+            messages[last_user] = {**messages[last_user], "content": text}
+        return ChatRequest(messages, dict(request.params), request.model)
+
+    def _log(self, answer: Any, verdict: Verdict, parent: int | None, number: int,
+             fallbacks: list[dict[str, Any]]) -> None:
+        if answer.log_id is None:
+            return
+        from ..privacy import redact_for_log
+
+        report = verdict.to_dict()
+        for check in report["checks"]:   # details can quote the request: never log a secret from it
+            check["detail"] = redact_for_log(self.rm.settings, check["detail"])
+        report["summary"] = redact_for_log(self.rm.settings, report["summary"])
+        meta: dict[str, Any] = {"verify": report}
+        if fallbacks:
+            meta["attempts"] = fallbacks
+        try:
+            self.rm.store.update(answer.log_id, parent_id=parent, attempt=number, meta=meta)
+        except Exception:  # the answer matters more than its log row
+            pass

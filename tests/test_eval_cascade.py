@@ -1,0 +1,100 @@
+"""`routemate eval cascade`: recorded answers replayed through the same checks, graded afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routemate.errors import InvalidRequest
+from routemate.eval.cascade import replay
+from routemate.eval.outcomes import load
+
+GOOD = "```python\ndef add(a, b):\n    return a + b\n```\n```python\nprint(add(2, 3))  # 5\n```"
+BAD = "```python\ndef add(a, b):\n    return a - b\n```\n```python\nprint(add(2, 3))  # 5\n```"
+PROSE = "Just add them."
+
+
+def outcome_file(tmp_path: Path) -> Path:
+    rows = [
+        # weak right and its example holds: kept
+        {"id": "1", "prompt": "Write a function add(a, b).", "scores": {"w": 1, "s": 1},
+         "costs": {"w": 0.001, "s": 0.01}, "responses": {"w": GOOD, "s": GOOD}},
+        # weak wrong and its own example shows it: escalated
+        {"id": "2", "prompt": "Write a function add(a, b).", "scores": {"w": 0, "s": 1},
+         "costs": {"w": 0.001, "s": 0.01}, "responses": {"w": BAD, "s": GOOD}},
+        # weak answered without code: escalated
+        {"id": "3", "prompt": "Write a function add(a, b).", "scores": {"w": 0, "s": 1},
+         "costs": {"w": 0.001, "s": 0.01}, "responses": {"w": PROSE, "s": GOOD},
+         # the hidden tests say the opposite of the truth: a verifier that read them would keep this
+         "tests": {"test_list": ["assert True"]}},
+        # weak wrong but nothing shows it: kept (an honest miss)
+        {"id": "4", "prompt": "Write a function add(a, b).", "scores": {"w": 0, "s": 1},
+         "costs": {"w": 0.001, "s": 0.01}, "responses": {"w": "```python\ndef add(a, b):\n    return a * b\n```",
+                                                           "s": GOOD}},
+    ]
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_replay_grades_with_scores_but_decides_on_checks(tmp_path: Path) -> None:
+    report, records = replay(load(outcome_file(tmp_path)), "w", "s", workers=1)
+    assert [r["escalated"] for r in records] == [False, True, True, False]
+    assert report.n == 4 and report.escalation_rate == 0.5
+    assert report.weak_quality == 0.25 and report.strong_quality == 1.0 and report.oracle_quality == 1.0
+    assert report.quality == 0.75
+    assert report.gap_recovered == pytest.approx((0.75 - 0.25) / 0.75)
+    assert report.frontier_cost_share == pytest.approx(0.5)
+    assert report.caught == pytest.approx(2 / 3) and report.false_alarms == 0
+
+
+def test_escalating_unverifiable_answers(tmp_path: Path) -> None:
+    report, records = replay(load(outcome_file(tmp_path)), "w", "s", unverified="escalate", workers=1)
+    assert [r["escalated"] for r in records] == [False, True, True, True]
+    assert report.gap_recovered == pytest.approx(1.0)
+
+
+def test_file_without_responses_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "scores.jsonl"
+    path.write_text(json.dumps({"id": "1", "prompt": "p", "scores": {"w": 1, "s": 0}}) + "\n")
+    with pytest.raises(InvalidRequest, match="no recorded responses"):
+        replay(load(path), "w", "s")
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data", str(path), "--weak", "w",
+                        "--strong", "s"], capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert r.returncode == 1 and "has no recorded responses (only scores)" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_shared_evalperf_set_says_it_has_no_responses(shared_data: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data",
+                        str(shared_data / "routing" / "evalperf.jsonl"), "--weak", "meta-llama/Meta-Llama-3-8B-Instruct",
+                        "--strong", "gpt-4o-2024-08-06"], capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert r.returncode == 1 and "no recorded responses" in r.stderr
+
+
+def test_cli_json_on_the_shared_mbpp_set(shared_data: Path, tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data",
+                        str(shared_data / "routing" / "routerbench-mbpp.jsonl"), "--weak", "meta/llama-2-70b-chat",
+                        "--strong", "gpt-4-1106-preview", "--split", "test", "--limit", "24", "--json",
+                        "--records", str(records)], capture_output=True, text=True, env={**os.environ}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n"] == 24
+    assert {"quality", "escalation_rate", "gap_recovered", "frontier_cost_share", "weak_quality", "strong_quality",
+            "oracle_quality"} <= set(out)
+    assert out["weak_quality"] <= out["quality"] <= out["oracle_quality"]
+    assert len(records.read_text().splitlines()) == 24
+
+
+def test_unknown_model_names_what_exists(shared_data: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data",
+                        str(shared_data / "routing" / "routerbench-mbpp.jsonl"), "--weak", "nope",
+                        "--strong", "gpt-4-1106-preview"], capture_output=True, text=True, env={**os.environ},
+                       timeout=60)
+    assert r.returncode == 1 and "model 'nope' is not in the outcome file" in r.stderr

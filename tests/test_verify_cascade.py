@@ -1,0 +1,187 @@
+"""Verify-then-escalate through the real pipeline: real HTTP to fake upstreams, the embedded model,
+the sandbox, and the SQLite request log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fake_upstream import FakeUpstream
+from routemate.chat import ChatRequest
+from routemate.config import load_settings
+from routemate.service import Routemate
+from routemate.verify.cascade import Cascade, is_code_request
+
+PROMPT = "Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'\n" \
+         "assert zork(4) == 'qx8'"
+GOOD = "Here you go:\n```python\ndef zork(n):\n    return 'qx' + str(n + 4)\n```"
+BAD = "Here you go:\n```python\ndef zork(n):\n    return 'qx' + str(n)\n```"
+
+
+@pytest.fixture
+def local_fake() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream(reply=BAD, model="fake-llama").start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def two_fakes(write_config: Any, upstream: FakeUpstream, local_fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch,
+              env: dict[str, str]) -> tuple[FakeUpstream, FakeUpstream]:
+    """A local model and a frontier model, both OpenAI-compatible fakes (deterministic answers)."""
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
+    write_config(f"""
+[models.llama]
+backend = "openai"
+base_url = "{local_fake.url}"
+tier = "local"
+max_retries = 0
+
+[models.gpt4o]
+backend = "openai"
+base_url = "{upstream.url}"
+api_key_env = "FAKE_OPENAI_KEY"
+tier = "frontier"
+price_in = 2.5
+price_out = 10.0
+max_retries = 0
+""")
+    upstream.reply = GOOD
+    return local_fake, upstream
+
+
+def req(text: str = PROMPT, model: str = "auto") -> ChatRequest:
+    return ChatRequest([{"role": "user", "content": text}], {"max_tokens": 64, "temperature": 0}, model)
+
+
+async def ask(text: str = PROMPT, model: str = "auto", **kw: Any) -> tuple[Any, Routemate]:
+    rm = Routemate(load_settings())
+    try:
+        return await Cascade(rm, **kw).ask(req(text, model)), rm
+    finally:
+        await rm.aclose()
+
+
+async def test_passing_cheap_answer_is_returned_without_a_frontier_call(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = GOOD
+    result, rm = await ask()
+    assert result.answer.model == "llama" and not result.escalated
+    assert result.verdict.ok and result.note() == "✓ verified: parses, defines zork(n), 2/2 examples from the prompt pass"
+    assert frontier.requests == []
+    assert result.cost_usd == 0
+
+
+async def test_failing_cheap_answer_escalates_with_a_repair_prompt(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    result, rm = await ask()
+    assert [a.answer.model for a in result.attempts] == ["llama", "gpt4o"]
+    assert result.answer.text == GOOD and result.verdict.ok
+    assert result.note().startswith("llama failed (2/2 examples from the prompt fail) → escalated · ✓ verified")
+    assert "escalated to gpt4o" in result.answer.decision.reason
+    sent = frontier.requests[0]["body"]["messages"][-1]["content"]
+    assert sent.startswith(PROMPT)                               # the request
+    assert "return 'qx' + str(n)" in sent                        # the failed code
+    assert "zork(3) == 'qx7': got 'qx3', expected 'qx7'" in sent   # the failure output
+    assert result.cost_usd == pytest.approx(result.attempts[1].answer.cost_usd) and result.cost_usd > 0
+
+
+async def test_both_attempts_are_logged_and_linked(two_fakes: Any) -> None:
+    result, rm = await ask()
+    rows = {r["id"]: r for r in rm.store.recent(5)}
+    first, second = (rows[a.answer.log_id] for a in result.attempts)
+    assert (first["model"], first["attempt"], first["parent_id"]) == ("llama", 1, None)
+    assert (second["model"], second["attempt"], second["parent_id"]) == ("gpt4o", 2, first["id"])
+    assert first["meta"]["verify"]["ok"] is False and second["meta"]["verify"]["ok"] is True
+    assert second["cost_usd"] > 0 and first["cost_usd"] == 0
+
+
+async def test_escalation_budget_is_respected(two_fakes: Any, write_config: Any) -> None:
+    local, frontier = two_fakes
+    settings = load_settings()
+    rm = Routemate(settings)
+    config = settings.verify.model_copy(update={"max_escalations": 0})
+    try:
+        result = await Cascade(rm, config=config).ask(req())
+    finally:
+        await rm.aclose()
+    assert len(result.attempts) == 1 and frontier.requests == []
+    assert result.note() == "✗ not verified: 2/2 examples from the prompt fail"
+
+
+async def test_frontier_failing_too_returns_its_answer_marked_unverified(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    frontier.reply = BAD
+    result, _ = await ask()
+    assert len(result.attempts) == 2 and not result.verdict.ok
+    assert result.note().endswith("✗ not verified: 2/2 examples from the prompt fail")
+
+
+async def test_pinned_model_is_checked_but_never_escalated(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    result, _ = await ask(model="llama")
+    assert len(result.attempts) == 1 and not result.verdict.ok and frontier.requests == []
+
+
+async def test_users_tests_decide(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = "```python\ndef double(x):\n    return x + x\n```"
+    tests = "from solution import double\n\ndef test_double():\n    assert double(21) == 42\n"
+    result, _ = await ask("Write a Python function double(x).", tests=tests)
+    assert result.verdict.ok and "1/1 of your tests pass" in result.note() and frontier.requests == []
+
+
+async def test_router_confident_it_needs_the_frontier_skips_the_cheap_try(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    hard = ("Implement a lock-free, thread-safe concurrent queue in Python; prove the invariants, analyse the "
+            "complexity and memory leak risks, and handle every edge case without using locks.")
+    settings = load_settings()
+    rm = Routemate(settings)
+    decision, _ = rm.route(req(hard))
+    assert decision.tier == "frontier" and decision.score >= 0.7
+    try:
+        result = await Cascade(rm, config=settings.verify.model_copy(update={"skip_above": 0.7})).ask(req(hard))
+    finally:
+        await rm.aclose()
+    assert result.skipped_cheap and result.attempts[0].answer.model == "gpt4o"
+    assert local.requests == []
+    assert "cheap try skipped" in result.note()
+
+
+async def test_borderline_request_tries_the_cheap_model_first(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = GOOD
+    borderline = PROMPT + "\nMind the edge cases and the complexity."
+    rm = Routemate(load_settings())
+    decision, _ = rm.route(req(borderline))
+    assert decision.tier == "frontier" and decision.score < 0.85     # the router alone would pay
+    result, _ = await ask(borderline)
+    assert result.answer.model == "llama" and not result.escalated and frontier.requests == []
+    assert "verify-first: llama tries first" in result.answer.decision.reason
+
+
+async def test_borderline_request_escalates_when_nothing_could_be_run(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = "```python\ndef schedule(jobs):\n    return sorted(jobs)\n```"
+    borderline = "Write a Python function schedule(jobs); mind the edge cases and the complexity of the algorithm."
+    result, _ = await ask(borderline)
+    assert [a.answer.model for a in result.attempts] == ["llama", "gpt4o"]
+
+
+async def test_embedded_model_answer_is_checked_and_escalated(hybrid: FakeUpstream) -> None:
+    hybrid.reply = GOOD
+    result, rm = await ask()
+    assert result.attempts[0].answer.model == "local"          # the real embedded model tried first
+    assert result.attempts[0].verdict is not None and not result.attempts[0].verdict.ok
+    assert result.answer.model == "gpt4o" and result.verdict.ok
+
+
+def test_code_requests_are_recognised() -> None:
+    assert is_code_request(req("Write a Python function that adds two numbers."))
+    assert is_code_request(req("Fix this:\n```python\ndef f(:\n```"))
+    assert not is_code_request(req("Write a very long story about a ship."))
+    assert not is_code_request(req("Explain what a closure is."))

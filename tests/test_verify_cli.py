@@ -1,0 +1,85 @@
+"""`routemate ask` with verification, through the real command and fake upstreams."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test_verify_cascade import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "routemate", *args], env={**os.environ}, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_verified_answer_shows_how_it_was_checked(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.reply = GOOD
+    r = cli("ask", PROMPT)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("llama (local) · rules: task=generate")
+    assert lines[1] == "✓ verified: parses, defines zork(n), 2/2 examples from the prompt pass"
+    assert "def zork(n)" in r.stdout and "verified" not in r.stdout
+
+
+def test_escalation_is_visible_and_costs_both_attempts(two_fakes: Any) -> None:
+    r = cli("ask", PROMPT, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["model"] == "gpt4o" and out["verified"]["ok"] is True
+    assert [a["model"] for a in out["attempts"]] == ["llama", "gpt4o"]
+    assert out["verification"].startswith("llama failed (2/2 examples from the prompt fail) → escalated")
+    assert out["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in out["attempts"]))
+
+
+def test_user_test_file_is_run(two_fakes: Any, tmp_path: Path) -> None:
+    local, _ = two_fakes
+    local.reply = "```python\ndef double(x):\n    return x * 2\n```"
+    tests = tmp_path / "test_double.py"
+    tests.write_text("from solution import double\n\ndef test_it():\n    assert double(4) == 8\n")
+    r = cli("ask", "Write a Python function double(x).", "--test", str(tests))
+    assert r.returncode == 0, r.stderr
+    assert "1/1 of your tests pass" in r.stderr
+
+
+def test_no_verify_streams_unchecked(two_fakes: Any) -> None:
+    r = cli("ask", PROMPT, "--no-verify")
+    assert r.returncode == 0, r.stderr
+    assert "verified" not in r.stderr and BAD.splitlines()[0] in r.stdout
+
+
+def test_broken_test_file_is_one_actionable_line(two_fakes: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "t.py"
+    bad.write_text("def test(:\n")
+    r = cli("ask", PROMPT, "--test", str(bad))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "not valid Python" in r.stderr and "Traceback" not in r.stderr
+    r = cli("ask", PROMPT, "--test", str(tmp_path / "missing.py"))
+    assert r.returncode == 1 and "cannot read test file" in r.stderr
+    r = cli("ask", PROMPT, "--test", str(bad), "--no-verify")
+    assert r.returncode == 1 and "--test needs verification" in r.stderr
+
+
+def test_help_says_verification_is_on_by_default_and_how_to_turn_it_off() -> None:
+    r = subprocess.run([sys.executable, "-m", "routemate", "ask", "--help"], capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "500"}, timeout=60)
+    text = " ".join(r.stdout.replace("│", " ").split())
+    assert "--verify" in text and "--no-verify" in text and "On by default for requests that write code" in text
+
+
+def test_with_nowhere_to_escalate_the_answer_streams_and_is_checked_after(env: dict[str, str]) -> None:
+    # only the embedded model: streaming is kept, the verdict follows the answer
+    r = cli("ask", "Write a Python function add(a, b).\nassert add(1, 2) == 3", "--max-tokens", "48")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("local (local)")
+    assert "tokens" in lines[-2] and ("verified" in lines[-1] or "checked" in lines[-1] or "no code" in lines[-1])
+    assert r.stdout.strip()
