@@ -19,7 +19,7 @@ from .chat import (ChatRequest, Chunk, Completion, Usage, accumulate, estimate_p
 from .config import Settings, load_settings
 from .costs import model_cost, saved_usd
 from .errors import BackendError, RoutemateError
-from .routing import Candidate, Decision, Policy, Router, decide, extract, fall_back, get_router
+from .routing import Candidate, Decision, Policy, Router, build_router, decide, extract, fall_back, threshold_for
 from .store import Record, Store
 
 
@@ -61,7 +61,8 @@ class Routemate:
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
                  router: Router | None = None) -> None:
         self.settings = settings or load_settings()
-        self.router = router or get_router(self.settings.routing.router)
+        self.router = router or build_router(self.settings.routing)
+        self.threshold = threshold_for(self.router, self.settings.routing)
         self._store = store
         self._backends: dict[str, Backend] = {}
 
@@ -93,8 +94,9 @@ class Routemate:
             needs.add("tools")
         if isinstance(params.get("response_format"), dict) and params["response_format"].get("type") != "text":
             needs.add("json")
-        return Policy(candidates=self.candidates(), threshold=self.settings.routing.threshold, pin=request.model,
-                      fallback=self.settings.routing.fallback, needs=frozenset(needs))
+        return Policy(candidates=self.candidates(), threshold=self.threshold, pin=request.model,
+                      fallback=self.settings.routing.fallback, needs=frozenset(needs),
+                      ladder=tuple(self.settings.routing.ladder.items()))
 
     def route(self, request: ChatRequest) -> tuple[Decision, Policy]:
         features = extract(request.messages, tools=len(request.params.get("tools") or ()))
