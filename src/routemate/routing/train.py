@@ -118,8 +118,8 @@ def load_rows(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str],
     return rows, info
 
 
-def prompts_of(files: Iterable[Path]) -> list[str]:
-    return [o.prompt for f in files for o in load(f)]
+def prompts_of(files: Iterable[Path], split: str | None = None) -> list[str]:
+    return [o.prompt for f in files for o in load(f, split=split)]
 
 
 # -- design matrix --------------------------------------------------------------------------------
@@ -290,14 +290,15 @@ def export(design: Design, scorer: Any, cand: Candidate, cal: dict[str, Any],
 
 
 def train(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, split: str | None = None,
-          exclude: Sequence[Path] = (), candidate: str | None = None, cv: bool = True,
+          exclude: Sequence[Path] = (), exclude_split: str | None = None, candidate: str | None = None,
+          cv: bool = True,
           progress: Callable[[str], None] | None = None, command: str | None = None) -> tuple[dict[str, Any], Report]:
     """Choose a model by grouped CV (unless ``candidate`` names one), fit it on all rows, export it."""
     need_sklearn()
     import numpy as np
     import sklearn
 
-    rows, info = load_rows(files, weak, strong, split=split, exclude=prompts_of(exclude))
+    rows, info = load_rows(files, weak, strong, split=split, exclude=prompts_of(exclude, exclude_split))
     report = Report(rows=len(rows), sources=info)
     text, dense = featurize([r.prompt for r in rows])
     design = Design(text, np.asarray(dense, float))
@@ -317,7 +318,7 @@ def train(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, 
     cal = calibration(design, rows, chosen)
     scorer = fit(design, rows, list(range(len(rows))), chosen)
     provenance = {
-        "data": info, "rows": len(rows), "exclude": [Path(p).name for p in exclude],
+        "data": info, "rows": len(rows), "exclude": [Path(p).name + (f" ({exclude_split} split)" if exclude_split else "") for p in exclude],
         "model": chosen.name, "grouped_cv": report.cv, "calibration_oof_apgr": cal["oof_apgr"],
         "command": command or " ".join(["routemate", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),

@@ -1,0 +1,91 @@
+"""CLI commands for routing evaluation and training (`routemate eval routing`, `routemate train`).
+
+Heavy imports (scikit-learn, matplotlib) stay inside the command bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..cli import _console, app, eval_app, friendly
+
+
+def _split_list(values: list[str]) -> list[str]:
+    """Options may repeat (``--data A --data B``) or hold a comma-separated list."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+@eval_app.command("routing")
+@friendly
+def eval_routing(
+    data: Path = typer.Option(..., "--data", help="An outcome file (JSON Lines: prompt, scores, ...)."),
+    weak: str = typer.Option(..., "--weak", help="The cheaper model, as named in the file."),
+    strong: str = typer.Option(..., "--strong", help="The stronger model, as named in the file."),
+    router: str = typer.Option("learned", "--router", help="learned, rules, or a trained router JSON."),
+    split: Optional[str] = typer.Option(None, "--split", help="Only rows of this split (train/test)."),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the quality/strong-share curve (PNG)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Sweep the router's threshold: quality vs strong share, APGR, CPT, random and oracle."""
+    from .routing import evaluate, plot, resolve_router, table
+
+    report = evaluate(data, weak, strong, resolve_router(router), split=split, router_name=router)
+    if plot_path is not None:
+        report["plot"] = str(plot(report, plot_path))
+    if as_json:
+        print(json.dumps(report))
+        return
+    con = _console(stderr=False)
+    con.print(table(report))
+    if "plot" in report:
+        con.print(f"[dim]plot: {report['plot']}[/]")
+
+
+@app.command()
+@friendly
+def train(
+    data: list[str] = typer.Option(..., "--data", help="Outcome files (repeat, or comma-separate)."),
+    weak: str = typer.Option(..., "--weak", help="The cheaper model; per file, the first listed name it scores."),
+    strong: str = typer.Option(..., "--strong", help="The stronger model; per file, the first listed name."),
+    out: Path = typer.Option(..., "--out", help="Where to write the router (JSON)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Drop prompts that appear in these files."),
+    exclude_split: Optional[str] = typer.Option(None, "--exclude-split",
+                                                help="Only exclude the prompts of this split of --exclude."),
+    split: Optional[str] = typer.Option(None, "--split", help="Only rows of this split (rows marked all stay)."),
+    candidate: Optional[str] = typer.Option(None, "--candidate", help="Skip the choice; fit this candidate."),
+    cv: bool = typer.Option(True, "--cv/--no-cv", help="Grouped cross-validation to choose the model."),
+) -> None:
+    """Train a learned router on outcome files; `routing.model = PATH` then uses it."""
+    from ..routing.train import train as fit_router
+
+    files = [Path(p) for p in _split_list(data)]
+    err = _console()
+    command = "routemate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with err.status("training…") as status:
+        artifact, report = fit_router(files, _split_list([weak]), _split_list([strong]), split=split,
+                                      exclude=[Path(p) for p in _split_list(exclude)], exclude_split=exclude_split,
+                                      candidate=candidate,
+                                      cv=cv, progress=lambda name: status.update(f"cross-validating: {name} done"),
+                                      command=command)
+    if report.cv:
+        from rich.table import Table
+
+        groups = list(report.cv[0]["apgr"])
+        t = Table("candidate", *groups, "mean APGR", title="grouped cross-validation (held-out group APGR)")
+        for r in report.cv:
+            mark = "[bold]" if r["candidate"] == report.chosen else ""
+            t.add_row(f"{mark}{r['candidate']}", *(f"{r['apgr'][g]:.3f}" if r["apgr"][g] is not None else "—"
+                                                     for g in groups),
+                      f"{mark}{r['mean_apgr']:.3f}" if r["mean_apgr"] is not None else "—")
+        err.print(t)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(artifact, separators=(",", ":")) + "\n", encoding="utf-8")
+    err.print(f"chose [bold]{report.chosen}[/] · {report.rows} prompts · {out.stat().st_size / 1024:.0f} KiB")
+    err.print(f'[dim]use it: \\[routing] router = "learned", model = "{out}"[/]')
+    print(out)

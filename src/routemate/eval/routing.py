@@ -1,0 +1,115 @@
+"""`routemate eval routing`: how well a router trades strong-model calls for quality on outcomes.
+
+Every router sees each prompt only as a one-turn conversation (never the scores, the responses or
+the hidden tests), and any model pair in any outcome file can be compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidRequest, RoutemateError
+from ..routing import Router, extract, get_router
+from ..routing.learned import LearnedRouter
+from . import metrics
+from .outcomes import Outcome, load, require_models
+
+PLOT_HINT = "install the training extra for plots: pip install 'routemate[train]'"
+
+
+def resolve_router(spec: str) -> Router:
+    """A registered router name (``learned``, ``rules``) or the path of a trained artifact."""
+    if spec.endswith(".json") or "/" in spec or Path(spec).is_file():
+        return LearnedRouter.from_path(spec)
+    return get_router(spec)
+
+
+def router_scores(router: Router, rows: Sequence[Outcome]) -> list[float]:
+    return [router.score(extract([{"role": "user", "content": r.prompt}])).value for r in rows]
+
+
+def evaluate(path: Path | str, weak: str, strong: str, router: Router, *, split: str | None = None,
+             router_name: str | None = None) -> dict[str, Any]:
+    """The JSON report: headline figures (see ``metrics.summary``) plus the curve and its inputs."""
+    if weak == strong:
+        raise InvalidRequest("--weak and --strong name the same model", hint="compare two different models")
+    rows = require_models(load(path, split=split), weak, strong)
+    if not rows:
+        raise InvalidRequest(f"no rows score both {weak} and {strong}"
+                             f"{f' in split {split!r}' if split else ''}", hint="check --split and the model names")
+    w = [r.scores[weak] for r in rows]
+    s = [r.scores[strong] for r in rows]
+    scores = router_scores(router, rows)
+    out = metrics.summary(scores, w, s)
+    c = metrics.curve(scores, w, s)
+    out.update({
+        "data": str(path), "split": split or "all", "weak": weak, "strong": strong,
+        "router": router_name or getattr(router, "name", "router"),
+        "curve": [[round(a, 5), round(b, 5)] for a, b in zip(c.shares, c.qualities)],
+    })
+    costs = [(r.costs.get(weak), r.costs.get(strong)) for r in rows]
+    if all(a is not None and b is not None for a, b in costs):
+        out["weak_cost"] = sum(a for a, _ in costs) / len(rows)            # type: ignore[misc]
+        out["strong_cost"] = sum(b for _, b in costs) / len(rows)          # type: ignore[misc]
+    return out
+
+
+def table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    def pct(x: float | None) -> str:
+        return "—" if x is None else f"{x:.1%}"
+
+    def num(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    cpt, rnd, orc = report["cpt"], report["random"], report["oracle"]
+    t = Table("policy", "quality", "strong share", "APGR", "CPT(50%)", "CPT(80%)", "CPT(95%)",
+              title=f"{report['weak']} → {report['strong']} · {report['n']} prompts · {report['split']}")
+    t.add_row("always weak", num(report["weak_quality"]), pct(0.0), "", "", "", "")
+    t.add_row("always strong", num(report["strong_quality"]), pct(1.0), "", "", "", "")
+    t.add_row("random", "", "", num(rnd["apgr"]), pct(rnd["cpt"]["50"]), pct(rnd["cpt"]["80"]), pct(rnd["cpt"]["95"]))
+    t.add_row(f"[bold]{report['router']}[/]", "", "", f"[bold]{num(report['apgr'])}[/]", pct(cpt["50"]),
+              f"[bold]{pct(cpt['80'])}[/]", pct(cpt["95"]))
+    t.add_row("oracle", num(report["oracle_quality"]), pct(report["oracle_strong_share"]), num(orc["apgr"]),
+              pct(orc["cpt"]["50"]), pct(orc["cpt"]["80"]), pct(orc["cpt"]["95"]))
+    return t
+
+
+def plot(report: dict[str, Any], out: Path | str) -> Path:
+    """Quality against strong share: the router's curve, random, oracle and both models alone."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise RoutemateError("--plot needs matplotlib, which is not installed", hint=PLOT_HINT) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weak_q, strong_q = report["weak_quality"], report["strong_quality"]
+    xs = [p[0] * 100 for p in report["curve"]]
+    ys = [p[1] for p in report["curve"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.plot(xs, ys, color="tab:blue", lw=2, label=f"{report['router']} (APGR {report['apgr']:.2f})"
+            if report["apgr"] is not None else report["router"])
+    ax.plot([0, 100], [weak_q, strong_q], color="grey", ls="--", label="random (APGR 0.50)")
+    ax.axhline(weak_q, color="tab:red", lw=1, ls=":", label=f"always {report['weak']}")
+    ax.axhline(strong_q, color="tab:green", lw=1, ls=":", label=f"always {report['strong']}")
+    ax.scatter([report["oracle_strong_share"] * 100], [report["oracle_quality"]], color="black", zorder=3,
+               label="oracle")
+    cpt80 = report["cpt"]["80"]
+    if cpt80 is not None:
+        ax.axvline(cpt80 * 100, color="tab:blue", lw=0.8, ls="-.", label=f"CPT(80%) = {cpt80:.0%}")
+    ax.set_xlabel("prompts sent to the strong model (%)")
+    ax.set_ylabel("quality (mean score)")
+    ax.set_xlim(0, 100)
+    ax.set_title(f"{Path(report['data']).name} · {report['split']} · {report['n']} prompts", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
