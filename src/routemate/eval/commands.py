@@ -9,11 +9,18 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from ..cli import _console, app, eval_app, friendly
+
+
+def _wide_console() -> Any:
+    """Tables stay readable when piped (rich would otherwise wrap them at 80 columns)."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 
 def _split_list(values: list[str]) -> list[str]:
@@ -41,7 +48,7 @@ def eval_routing(
     if as_json:
         print(json.dumps(report))
         return
-    con = _console(stderr=False)
+    con = _wide_console()
     con.print(table(report))
     if "plot" in report:
         con.print(f"[dim]plot: {report['plot']}[/]")
