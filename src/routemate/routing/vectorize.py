@@ -4,9 +4,9 @@ One function serves training and serving, so the two can never drift apart. Pure
 numpy): importing it costs nothing and one call takes tens of microseconds.
 
 The vector has two parts:
-- hashed text: word unigrams and bigrams of the last user turn, and unigrams of earlier turns and
-  of the system prompt, each in its own namespace. Hashing (CRC-32, stable across processes and
-  machines) means the shipped model stores no vocabulary and no prompt text;
+- hashed text: word unigrams and bigrams of the last user turn, plus (at half weight) the words of
+  the first user turn when the conversation has several. Hashing (CRC-32, stable across processes
+  and machines) means the shipped model stores no vocabulary and no prompt text;
 - named numeric features of the whole conversation: size, code (blocks, lines, languages, tests,
   tracebacks, doctest examples, signatures), task verb, reasoning/systems and constraint markers,
   turns and tool use, and how much of the prose is not ASCII (a proxy for non-English requests).
@@ -24,8 +24,9 @@ HASH_BITS = 18
 DIM = 1 << HASH_BITS
 # Bounded work per request: long pastes are dominated by code, whose tokens say little about
 # difficulty beyond the size features, so hash only the first words of each part.
-MAX_LAST_TOKENS = 384
-MAX_CONTEXT_TOKENS = 256
+MAX_LAST_TOKENS = 160
+MAX_CONTEXT_TOKENS = 96
+MAX_SCAN_CHARS = 2048          # the named regex features look at the start of the last turn only
 
 # Named features are standardised with the training mean and spread (at least MIN_SCALE), then
 # clipped to ±CLIP, so a request unlike any training prompt cannot swing the score without bound.
@@ -48,11 +49,11 @@ def _log(x: float) -> float:
 
 def dense(f: Features) -> dict[str, float]:
     """The named numeric features, unscaled (the model stores each one's mean and spread)."""
-    last = f.last_user
+    last = f.last_user[:MAX_SCAN_CHARS]
     words = max(1, last.count(" ") + 1)
     out = {
         "log_chars": _log(f.chars),
-        "log_last_chars": _log(len(last)),
+        "log_last_chars": _log(len(f.last_user)),
         "log_last_words": _log(words),
         "code_blocks": min(f.code_blocks, 10),
         "log_code_lines": _log(f.code_lines),
@@ -84,39 +85,39 @@ _cache: dict[str, int] = {}
 
 
 def _bucket(key: str) -> int:
-    b = _cache.get(key)
-    if b is None:
-        b = zlib.crc32(key.encode("utf-8", "surrogatepass")) & (DIM - 1)
-        if len(_cache) < 200_000:   # the cache only saves time; bound it so it cannot grow forever
-            _cache[key] = b
+    b = zlib.crc32(key.encode("utf-8", "surrogatepass")) & (DIM - 1)
+    if len(_cache) < 200_000:   # the cache only saves time; bound it so it cannot grow forever
+        _cache[key] = b
     return b
-
-
-def _add(out: dict[int, float], key: str) -> None:
-    b = _bucket(key)
-    out[b] = out.get(b, 0.0) + 1.0
 
 
 def hashed(f: Features) -> dict[int, float]:
     """Hashed word counts (log-scaled, L2-normalised) of the conversation's text."""
-    out: dict[int, float] = {}
     toks = TOKEN.findall(f.last_user[: 8 * MAX_LAST_TOKENS].lower())[:MAX_LAST_TOKENS]
-    prev = "^"
-    for t in toks:
-        _add(out, "u" + t)
-        _add(out, f"b{prev} {t}")
-        prev = t
-    # earlier turns and the system prompt: which words, not their order
-    context = ""
-    if f.messages > 1:
-        head, _, tail = f.text.rpartition(f.last_user)
-        context = head + tail
-    if context:
-        for t in TOKEN.findall(context[: 8 * MAX_CONTEXT_TOKENS].lower())[:MAX_CONTEXT_TOKENS]:
-            _add(out, "c" + t)
+    keys = ["u" + t for t in toks]
+    keys += [f"b{a} {b}" for a, b in zip(["^", *toks], toks)]
+    out: dict[int, float] = {}
+    get = _cache.get
+    for key in keys:
+        b = get(key)
+        if b is None:
+            b = _bucket(key)
+        out[b] = out.get(b, 0.0) + 1.0
+    # In a longer conversation the task is usually stated in the first user turn ("now make it
+    # faster" says little alone): its words count too, at half weight, with what was learned for them.
+    if f.turns > 1:
+        start = f.text.find("user: ") + 6
+        first = f.text[start: start + 8 * MAX_CONTEXT_TOKENS]
+        end = first.find("\nassistant: ")
+        for t in TOKEN.findall((first if end < 0 else first[:end]).lower())[:MAX_CONTEXT_TOKENS]:
+            key = "u" + t
+            b = get(key)
+            if b is None:
+                b = _bucket(key)
+            out[b] = out.get(b, 0.0) + 0.5
     if not out:
         return out
     for k, v in out.items():
-        out[k] = 1.0 + math.log(v)
+        out[k] = 1.0 + math.log(v)   # ≥ 0.31 for a lone half-weight word
     norm = math.sqrt(sum(v * v for v in out.values()))
     return {k: v / norm for k, v in out.items()}
