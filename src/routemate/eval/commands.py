@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..cli import _console, app, eval_app, friendly
+from ..cli import _console, app, bench_app, eval_app, friendly
 
 
 def _wide_console() -> Any:
@@ -96,3 +96,71 @@ def train(
     err.print(f"chose [bold]{report.chosen}[/] · {report.rows} prompts · {out.stat().st_size / 1024:.0f} KiB")
     err.print(f'[dim]use it: \\[routing] router = "learned", model = "{out}"[/]')
     print(out)
+
+
+@bench_app.command("humaneval")
+@friendly
+def bench_humaneval(
+    models: str = typer.Option(..., "--models", help="Configured models to run, comma-separated (e.g. local,gpt4o)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
+    out: Path = typer.Option(Path("humaneval-outcomes.jsonl"), "--out", help="The outcome file to write."),
+    max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Cap on each answer's length."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.5, help="Seconds each graded program may run."),
+    memory_mb: int = typer.Option(512, "--memory-mb", min=64, help="Memory limit of each graded program."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Run models on HumanEval (graded in the sandbox) and write an outcome file for `routemate train`."""
+    import asyncio
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..cli import _routemate
+    from ..errors import ModelNotFound
+    from . import humaneval as he
+
+    names = _split_list([models])
+    rm = _routemate()
+    unknown = [m for m in names if m not in rm.settings.models]
+    if unknown:
+        raise ModelNotFound(f"unknown model {unknown[0]!r}",
+                            hint=f"configured: {', '.join(rm.settings.models)} (see `routemate models`)")
+    probs = he.problems(limit)
+    started = time.perf_counter()
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=_console(), transient=False)
+    tasks = {m: progress.add_task(m, total=len(probs), status="") for m in names}
+    passed = {m: 0 for m in names}
+
+    def on_result(model: str, problem: he.Problem, g: he.Grade) -> None:
+        passed[model] += g.passed
+        done = progress.tasks[tasks[model]].completed + 1
+        progress.update(tasks[model], advance=1,
+                        status=f"{passed[model]}/{done} passed · {problem.task_id}: {g.why[:40]}")
+
+    async def go() -> tuple[list[dict[str, object]], dict[str, he.ModelStats]]:
+        try:
+            return await he.run(rm, names, probs, max_tokens=max_tokens, timeout=timeout, memory_mb=memory_mb,
+                                on_result=on_result)
+        finally:
+            await rm.aclose()
+
+    with progress:
+        rows, stats = asyncio.run(go())
+    he.write(rows, out)
+    result = he.summary(stats, started)
+    if as_json:
+        print(json.dumps({"out": str(out), "models": result[:-1], "seconds": result[-1]["seconds"]}))
+        return
+    from rich.table import Table
+
+    t = Table("model", "pass@1", "passed", "cost $", "median latency", title=f"HumanEval · {len(probs)} problems")
+    for r in result[:-1]:
+        t.add_row(r["model"], f"{r['pass_at_1']:.1%}", f"{r['passed']}/{r['problems']}", f"{r['cost_usd']:.4f}",
+                  f"{r['median_latency_s']:.1f}s")
+    con = _wide_console()
+    con.print(t)
+    con.print(f"[dim]wrote {out}[/]")
+    if len(names) > 1:
+        con.print(f"[dim]retrain the router on your models: routemate train --data {out} --weak {names[0]} "
+                  f"--strong {names[-1]} --out router.json[/]")
