@@ -42,8 +42,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    lines = ["| evaluated on (weak → strong) | trained on | n | router | APGR | CPT(80%) | random APGR / CPT(80%) |"
-             " oracle APGR / CPT(80%) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| evaluated on (weak → strong) | trained on | n | router | APGR | CPT(80%) | cost saved at CPT(80%) |"
+             " random APGR / CPT(80%) | oracle APGR / CPT(80%) |", "|---|---|---|---|---|---|---|---|---|"]
     for label, file, split, (weak, strong), train_files, train_split, exclude_split in SCENARIOS:
         started = time.perf_counter()
         artifact, report = train([args.data_dir / f for f in train_files], WEAK, STRONG, split=train_split,
@@ -59,8 +59,9 @@ def main() -> None:
             if name == "learned":
                 plot(r, args.out / f"curve-{slug}.png")
             o = r["oracle"]
+            saved = f"{r['cost']['saving_at_cpt80']:.0%}" if r.get("cost") else "—"
             lines.append(f"| {label} ({weak.split('/')[-1]} → {strong}) | {trained_on if name == 'learned' else '—'} "
-                         f"| {r['n']} | {name} | **{r['apgr']:.3f}** | **{r['cpt']['80']:.1%}** | 0.500 / 80.0% | "
+                         f"| {r['n']} | {name} | **{r['apgr']:.3f}** | **{r['cpt']['80']:.1%}** | {saved} | 0.500 / 80.0% | "
                          f"{o['apgr']:.3f} / {o['cpt']['80']:.1%} |")
         print(f"{label}: chose {report.chosen} in {time.perf_counter() - started:.0f}s", flush=True)
     lines += ["", "Reference orderings (they read the scores, so no router can use them):", "",

@@ -29,6 +29,8 @@ def test_json_report_on_routerbench_test_split_matches_the_reference_points(shar
     assert out["oracle_strong_share"] == pytest.approx(0.367, abs=1e-3)
     assert 0.0 <= out["apgr"] <= 1.0 and out["random"]["apgr"] == 0.5
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cost = out["cost"]      # RouterBench records what each answer cost
+    assert cost["weak"] < cost["at_cpt80"] < cost["strong"] and 0 < cost["saving_at_cpt80"] < 1
 
 
 def test_table_output_and_rules_router(shared_data):

@@ -49,10 +49,12 @@ def evaluate(path: Path | str, weak: str, strong: str, router: Router, *, split:
         "router": router_name or getattr(router, "name", "router"),
         "curve": [[round(a, 5), round(b, 5)] for a, b in zip(c.shares, c.qualities)],
     })
-    costs = [(r.costs.get(weak), r.costs.get(strong)) for r in rows]
-    if all(a is not None and b is not None for a, b in costs):
-        out["weak_cost"] = sum(a for a, _ in costs) / len(rows)            # type: ignore[misc]
-        out["strong_cost"] = sum(b for _, b in costs) / len(rows)          # type: ignore[misc]
+    if all(weak in r.costs and strong in r.costs for r in rows):
+        # the same sweep over costs instead of scores: what routing at each share actually spends
+        cc = metrics.curve(scores, [r.costs[weak] for r in rows], [r.costs[strong] for r in rows])
+        at80 = cc.quality_at(out["cpt"]["80"]) if out["cpt"]["80"] is not None else None
+        out["cost"] = {"weak": cc.weak, "strong": cc.strong, "at_cpt80": at80,
+                       "saving_at_cpt80": 1 - at80 / cc.strong if at80 is not None and cc.strong else None}
     return out
 
 
@@ -75,6 +77,11 @@ def table(report: dict[str, Any]) -> Any:
               f"[bold]{pct(cpt['80'])}[/]", pct(cpt["95"]))
     t.add_row("oracle", num(report["oracle_quality"]), pct(report["oracle_strong_share"]), num(orc["apgr"]),
               pct(orc["cpt"]["50"]), pct(orc["cpt"]["80"]), pct(orc["cpt"]["95"]))
+    cost = report.get("cost")
+    if cost and cost["at_cpt80"] is not None:
+        t.caption = (f"cost per 1,000 prompts: always weak ${cost['weak'] * 1000:.2f}, always strong "
+                     f"${cost['strong'] * 1000:.2f}, {report['router']} at CPT(80%) ${cost['at_cpt80'] * 1000:.2f} "
+                     f"({cost['saving_at_cpt80']:.0%} less than always strong)")
     return t
 
 
