@@ -51,16 +51,22 @@ class Candidate:
     blocks: tuple[str, ...]          # "text", "dense"
     c: float = 1.0
     kind: str = "logistic"           # "logistic" (exportable) or "gbm" (compared only)
+    ablation: bool = False           # reported beside the others, never chosen automatically
 
 
+# The family (logistic regression over hashed text + named features) was chosen on the grouped
+# cross-validation of the shipped data, where it had the best mean held-out APGR; text alone learns
+# one source's vocabulary and transfers worst, named features alone miss the topic, boosted trees
+# gained nothing. On a few hundred prompts an automatic pick among families follows noise, so only
+# the regularisation strength is chosen per training run; the ablations stay in the report.
 CANDIDATES = (
     Candidate("logistic text+dense C=0.3", ("text", "dense"), 0.3),
     Candidate("logistic text+dense C=1", ("text", "dense"), 1.0),
     Candidate("logistic text+dense C=3", ("text", "dense"), 3.0),
-    Candidate("logistic text C=1", ("text",), 1.0),
-    Candidate("logistic text C=3", ("text",), 3.0),
-    Candidate("logistic dense C=1", ("dense",), 1.0),
-    Candidate("gbm dense", ("dense",), kind="gbm"),
+    Candidate("logistic text C=1", ("text",), 1.0, ablation=True),
+    Candidate("logistic text C=3", ("text",), 3.0, ablation=True),
+    Candidate("logistic dense C=1", ("dense",), 1.0, ablation=True),
+    Candidate("gbm dense", ("dense",), kind="gbm", ablation=True),
 )
 
 
@@ -236,7 +242,8 @@ def cross_validate(design: Design, rows: Sequence[Row], cands: Sequence[Candidat
             c = metrics.curve(list(pred), [rows[i].weak for i in test], [rows[i].strong for i in test])
             per[g] = metrics.apgr(c)
         vals = [v for v in per.values() if v is not None]
-        results.append({"candidate": cand.name, "exportable": cand.kind == "logistic", "apgr": per,
+        results.append({"candidate": cand.name, "exportable": cand.kind == "logistic",
+                        "ablation": cand.ablation, "apgr": per,
                         "mean_apgr": sum(vals) / len(vals) if vals else None})
         if progress:
             progress(cand.name)
@@ -311,7 +318,7 @@ def train(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, 
     if cv:
         report.cv = cross_validate(design, rows, progress=progress)
     if candidate is None:
-        scored = [r for r in report.cv if r["exportable"] and r["mean_apgr"] is not None]
+        scored = [r for r in report.cv if r["exportable"] and not r["ablation"] and r["mean_apgr"] is not None]
         best = max(scored, key=lambda r: r["mean_apgr"])["candidate"] if scored else "logistic text+dense C=1"
         chosen = next(c for c in exportable if c.name == best)
     report.chosen = chosen.name
