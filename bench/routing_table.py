@@ -61,7 +61,8 @@ def main() -> None:
             o = r["oracle"]
             saved = f"{r['cost']['saving_at_cpt80']:.0%}" if r.get("cost") else "—"
             lines.append(f"| {label} ({weak.split('/')[-1]} → {strong}) | {trained_on if name == 'learned' else '—'} "
-                         f"| {r['n']} | {name} | **{r['apgr']:.3f}** | **{r['cpt']['80']:.1%}** | {saved} | 0.500 / 80.0% | "
+                         f"| {r['n']} | {name} | **{r['apgr']:.3f}** | **{r['cpt']['80']:.1%}** | {saved} "
+                         "| 0.500 / 80.0% | "
                          f"{o['apgr']:.3f} / {o['cpt']['80']:.1%} |")
         print(f"{label}: chose {report.chosen} in {time.perf_counter() - started:.0f}s", flush=True)
     lines += ["", "Reference orderings (they read the scores, so no router can use them):", "",

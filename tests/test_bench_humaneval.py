@@ -53,7 +53,8 @@ def test_an_answer_that_never_returns_is_a_timeout_failure(first):
 
 
 def test_an_answer_that_allocates_too_much_is_a_memory_failure(first):
-    hog = "```python\ndef has_close_elements(numbers, threshold):\n    x = bytearray(2 * 1024 ** 3)\n    return True\n```"
+    hog = ("```python\ndef has_close_elements(numbers, threshold):\n"
+           "    x = bytearray(2 * 1024 ** 3)\n    return True\n```")
     g = he.grade(first, hog, memory_mb=256)
     assert not g.passed and g.why == "memory"
 

@@ -123,7 +123,7 @@ async def run(rm: Any, models: Sequence[str], probs: Sequence[Problem], *, max_t
             answer = await rm.ask(request, entry="bench")
             if answer.decision.model != m:
                 raise BenchError(f"{m} could not answer {p.task_id} and {answer.decision.model} answered instead",
-                                 hint=f"check `routemate models`; the run stops rather than mislabel answers")
+                                 hint="check `routemate models`; the run stops rather than mislabel answers")
             g = await asyncio.to_thread(grade, p, answer.text, timeout=timeout, memory_mb=memory_mb)
             row["scores"][m] = 1.0 if g.passed else 0.0
             row["costs"][m] = round(answer.cost_usd, 8)

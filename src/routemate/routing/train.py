@@ -192,8 +192,6 @@ def _soft(y_fail: Sequence[float]) -> tuple[Any, Any, Any]:
 
 def fit(design: Design, rows: Sequence[Row], idx: Sequence[int], cand: Candidate) -> Callable[[Sequence[int]], Any]:
     """Fit one candidate on rows ``idx``; returns a scorer for other row indices."""
-    import numpy as np
-
     mean, scale = _scaling(design.dense, idx)
     dup, labels, weights = _soft([1.0 - rows[i].weak for i in idx])
     keep = weights > 0
@@ -325,7 +323,8 @@ def train(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, 
     cal = calibration(design, rows, chosen)
     scorer = fit(design, rows, list(range(len(rows))), chosen)
     provenance = {
-        "data": info, "rows": len(rows), "exclude": [Path(p).name + (f" ({exclude_split} split)" if exclude_split else "") for p in exclude],
+        "data": info, "rows": len(rows),
+        "exclude": [Path(p).name + (f" ({exclude_split} split)" if exclude_split else "") for p in exclude],
         "model": chosen.name, "grouped_cv": report.cv, "calibration_oof_apgr": cal["oof_apgr"],
         "command": command or " ".join(["routemate", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
