@@ -44,6 +44,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     lines = ["| evaluated on (weak → strong) | trained on | n | router | APGR | CPT(80%) | cost saved at CPT(80%) |"
              " random APGR / CPT(80%) | oracle APGR / CPT(80%) |", "|---|---|---|---|---|---|---|---|---|"]
+    budgets = ["", "Budgets set from the training distribution, applied to the held-out set:", "",
+               "| evaluated on | budget | threshold | strong share | quality | PGR |", "|---|---|---|---|---|---|"]
     for label, file, split, (weak, strong), train_files, train_split, exclude_split in SCENARIOS:
         started = time.perf_counter()
         artifact, report = train([args.data_dir / f for f in train_files], WEAK, STRONG, split=train_split,
@@ -64,7 +66,14 @@ def main() -> None:
                          f"| {r['n']} | {name} | **{r['apgr']:.3f}** | **{r['cpt']['80']:.1%}** | {saved} "
                          "| 0.500 / 80.0% | "
                          f"{o['apgr']:.3f} / {o['cpt']['80']:.1%} |")
+        learned = LearnedRouter(artifact)
+        for budget in ({"frontier_share": 0.3}, {"target_quality": 0.95}):
+            c = evaluate(args.data_dir / file, weak, strong, learned, split=split, **budget)["calibrated"]
+            (key, value), = budget.items()
+            budgets.append(f"| {label} | {key} = {value} | {c['threshold']:.3f} | {c['strong_share']:.1%} | "
+                           f"{c['quality']:.3f} ({c['quality'] / r['strong_quality']:.1%} of strong) | {c['pgr']:.2f} |")
         print(f"{label}: chose {report.chosen} in {time.perf_counter() - started:.0f}s", flush=True)
+    lines += budgets
     lines += ["", "Reference orderings (they read the scores, so no router can use them):", "",
               "| set | APGR, perfect mean score of the other models | APGR, knowing exactly whether weak fails |",
               "|---|---|---|"]

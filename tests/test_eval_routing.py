@@ -51,3 +51,17 @@ def test_unknown_model_is_one_line_naming_the_models_present(shared_data):
 def test_missing_file_is_a_clear_error(tmp_path):
     r = cli("eval", "routing", "--data", str(tmp_path / "nope.jsonl"), "--weak", "a", "--strong", "b")
     assert r.returncode == 1 and "cannot read outcome file" in r.stderr
+
+
+def test_a_budget_is_applied_at_the_threshold_it_calibrates_to(shared_data):
+    r = cli("eval", "routing", "--data", str(shared_data / "routing/routerbench-mbpp.jsonl"), "--split", "test",
+            "--weak", RB_PAIR[0], "--strong", RB_PAIR[1], "--frontier-share", "0.3", "--json")
+    assert r.returncode == 0, r.stderr
+    cal = json.loads(r.stdout)["calibrated"]
+    from routemate.routing import LearnedRouter
+
+    assert cal["threshold"] == pytest.approx(LearnedRouter().calibration.threshold_for_share(0.3))
+    assert 0.0 < cal["strong_share"] < 1.0 and cal["quality"] >= 0.375
+    r = cli("eval", "routing", "--data", str(shared_data / "routing/evalperf.jsonl"), "--weak", "a", "--strong", "b",
+            "--frontier-share", "0.3", "--target-quality", "0.9")
+    assert r.returncode == 1 and "not both" in r.stderr

@@ -37,12 +37,20 @@ def eval_routing(
     router: str = typer.Option("learned", "--router", help="learned, rules, or a trained router JSON."),
     split: Optional[str] = typer.Option(None, "--split", help="Only rows of this split (train/test)."),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write the quality/strong-share curve (PNG)."),
+    frontier_share: Optional[float] = typer.Option(None, "--frontier-share", min=0.0, max=1.0,
+                                                   help="Also route at the threshold this budget sets."),
+    target_quality: Optional[float] = typer.Option(None, "--target-quality", min=0.0, max=1.0,
+                                                   help="Also route at the threshold this quality target sets."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Sweep the router's threshold: quality vs strong share, APGR, CPT, random and oracle."""
+    from ..errors import InvalidRequest
     from .routing import evaluate, plot, resolve_router, table
 
-    report = evaluate(data, weak, strong, resolve_router(router), split=split, router_name=router)
+    if frontier_share is not None and target_quality is not None:
+        raise InvalidRequest("give --frontier-share or --target-quality, not both")
+    report = evaluate(data, weak, strong, resolve_router(router), split=split, router_name=router,
+                      frontier_share=frontier_share, target_quality=target_quality)
     if plot_path is not None:
         report["plot"] = str(plot(report, plot_path))
     if as_json:

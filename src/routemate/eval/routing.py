@@ -30,8 +30,20 @@ def router_scores(router: Router, rows: Sequence[Outcome]) -> list[float]:
     return [router.score(extract([{"role": "user", "content": r.prompt}])).value for r in rows]
 
 
+def at_threshold(scores: Sequence[float], weak: Sequence[float], strong: Sequence[float],
+                 threshold: float) -> dict[str, float | None]:
+    """What routing at a fixed threshold does on these prompts (score ≥ threshold → strong)."""
+    n = len(scores)
+    up = [s >= threshold for s in scores]
+    quality = sum(st if u else w for u, w, st in zip(up, weak, strong)) / n
+    w_q, s_q = sum(weak) / n, sum(strong) / n
+    return {"threshold": threshold, "strong_share": sum(up) / n, "quality": quality,
+            "pgr": (quality - w_q) / (s_q - w_q) if s_q > w_q else None}
+
+
 def evaluate(path: Path | str, weak: str, strong: str, router: Router, *, split: str | None = None,
-             router_name: str | None = None) -> dict[str, Any]:
+             router_name: str | None = None, frontier_share: float | None = None,
+             target_quality: float | None = None) -> dict[str, Any]:
     """The JSON report: headline figures (see ``metrics.summary``) plus the curve and its inputs."""
     if weak == strong:
         raise InvalidRequest("--weak and --strong name the same model", hint="compare two different models")
@@ -49,6 +61,15 @@ def evaluate(path: Path | str, weak: str, strong: str, router: Router, *, split:
         "router": router_name or getattr(router, "name", "router"),
         "curve": [[round(a, 5), round(b, 5)] for a, b in zip(c.shares, c.qualities)],
     })
+    if frontier_share is not None or target_quality is not None:
+        # how a budget set from the router's training distribution carries over to this file
+        from types import SimpleNamespace
+
+        from ..routing import threshold_for
+
+        budget = SimpleNamespace(frontier_share=frontier_share, target_quality=target_quality, threshold=0.5)
+        out["calibrated"] = {"frontier_share": frontier_share, "target_quality": target_quality,
+                             **at_threshold(scores, w, s, threshold_for(router, budget))}
     if all(weak in r.costs and strong in r.costs for r in rows):
         # the same sweep over costs instead of scores: what routing at each share actually spends
         cc = metrics.curve(scores, [r.costs[weak] for r in rows], [r.costs[strong] for r in rows])
@@ -77,6 +98,12 @@ def table(report: dict[str, Any]) -> Any:
               f"[bold]{pct(cpt['80'])}[/]", pct(cpt["95"]))
     t.add_row("oracle", num(report["oracle_quality"]), pct(report["oracle_strong_share"]), num(orc["apgr"]),
               pct(orc["cpt"]["50"]), pct(orc["cpt"]["80"]), pct(orc["cpt"]["95"]))
+    cal = report.get("calibrated")
+    if cal:
+        budget = (f"frontier_share {cal['frontier_share']}" if cal["frontier_share"] is not None
+                  else f"target_quality {cal['target_quality']}")
+        t.add_row(f"{report['router']} at {budget}", num(cal["quality"]), pct(cal["strong_share"]),
+                  f"PGR {num(cal['pgr'])}", "", f"threshold {cal['threshold']:.3f}", "")
     cost = report.get("cost")
     if cost and cost["at_cpt80"] is not None:
         t.caption = (f"cost per 1,000 prompts: always weak ${cost['weak'] * 1000:.2f}, always strong "

@@ -69,7 +69,7 @@ class Decision:
 
     def to_dict(self) -> dict[str, object]:
         return {"model": self.model, "tier": self.tier, "reason": self.reason, "score": round(self.score, 4),
-                "threshold": self.threshold, "router": self.router, "pinned": self.pinned,
+                "threshold": round(self.threshold, 4), "router": self.router, "pinned": self.pinned,
                 "fallback_from": self.fallback_from}
 
 
