@@ -131,3 +131,26 @@ def test_unusable_artifacts_are_clear_config_errors(tmp_path):
     bad.write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ConfigError, match="not a usable router model"):
         Routemate(settings(model=str(bad)))
+
+
+def test_calibrate_from_the_request_log(env, tmp_path):
+    import os
+
+    from routemate.config import load_settings
+    from routemate.store import Record, Store
+
+    store = Store(load_settings().log_path)
+    for i in range(100):
+        store.log(Record(entry="cli", status="ok", score=i / 100, router="learned", threshold=0.5))
+    store.log(Record(entry="bench", status="ok", score=0.99, router="learned"))      # benchmarks do not count
+    store.log(Record(entry="cli", status="ok", score=0.99, router="rules"))         # nor other routers
+    store.close()
+    run = lambda *a: subprocess.run([sys.executable, "-m", "routemate", "calibrate", *a], capture_output=True,  # noqa: E731
+                                    text=True, timeout=60, env={**os.environ})
+    r = run("--frontier-share", "0.3", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["requests"] == 100 and out["threshold"] == pytest.approx(0.7, abs=0.011)
+    assert out["share"] == pytest.approx(0.3, abs=0.011) and out["current_share"] == pytest.approx(0.5)
+    r = run("--frontier-share", "0.3", "--min-requests", "500")
+    assert r.returncode == 1 and "only 100 logged requests" in r.stderr

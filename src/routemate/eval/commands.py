@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..cli import _console, app, bench_app, eval_app, friendly
+from ..cli import _console, _routemate, app, bench_app, eval_app, friendly
 
 
 def _wide_console() -> Any:
@@ -123,7 +123,6 @@ def bench_humaneval(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..cli import _routemate
     from ..errors import ModelNotFound
     from . import humaneval as he
 
@@ -172,3 +171,39 @@ def bench_humaneval(
     if len(names) > 1:
         con.print(f"[dim]retrain the router on your models: routemate train --data {out} --weak {names[0]} "
                   f"--strong {names[-1]} --out router.json[/]")
+
+
+@app.command()
+@friendly
+def calibrate(
+    frontier_share: float = typer.Option(..., "--frontier-share", min=0.0, max=1.0,
+                                         help="The share of your requests the frontier should answer."),
+    last: int = typer.Option(2000, "--last", min=1, help="How many recent logged requests to use."),
+    min_requests: int = typer.Option(50, "--min-requests", min=1, help="Refuse with fewer logged requests."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The threshold that would have sent that share of *your* logged requests to the frontier."""
+    from ..errors import RoutemateError
+    from ..routing.learned import Calibration
+
+    rm = _routemate()
+    router = rm.router.name
+    rows = [r for r in rm.store.recent(last)
+            if r["router"] == router and r["score"] is not None and r["entry"] != "bench"]
+    if len(rows) < min_requests:
+        raise RoutemateError(f"only {len(rows)} logged requests were routed by the {router} router",
+                             hint=f"calibrate after at least {min_requests}, or lower --min-requests")
+    scores = sorted(float(r["score"]) for r in rows)
+    quantiles = tuple(scores[round(i * (len(scores) - 1) / 100)] for i in range(101))
+    threshold = Calibration(quantiles, ()).threshold_for_share(frontier_share)
+    now = rm.threshold
+    share_now = sum(s >= now for s in scores) / len(scores)
+    share_new = sum(s >= threshold for s in scores) / len(scores)
+    if as_json:
+        print(json.dumps({"requests": len(rows), "router": router, "threshold": round(threshold, 4),
+                          "share": share_new, "current_threshold": now, "current_share": share_now}))
+        return
+    con = _console(stderr=False)
+    con.print(f"{len(rows)} logged requests routed by {router}: threshold {now:.3f} sent {share_now:.0%} "
+              f"to the frontier; {threshold:.3f} would have sent {share_new:.0%}.")
+    con.print(f"set it with: \\[routing] threshold = {threshold:.3f}   (and remove frontier_share / target_quality)")
