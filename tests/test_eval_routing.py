@@ -65,3 +65,28 @@ def test_a_budget_is_applied_at_the_threshold_it_calibrates_to(shared_data):
     r = cli("eval", "routing", "--data", str(shared_data / "routing/evalperf.jsonl"), "--weak", "a", "--strong", "b",
             "--frontier-share", "0.3", "--target-quality", "0.9")
     assert r.returncode == 1 and "not both" in r.stderr
+
+
+def test_ladder_ceilings_keep_each_rung_above_the_bar():
+    from routemate.eval.routing import suggest_ladder
+
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    outcomes = {"small": [1, 1, 0, 0, 0, 0], "big": [1, 1, 1, 1, 0, 0], "top": [1] * 6}
+    out = suggest_ladder(scores, outcomes, ["small", "big", "top"], bar=0.9)
+    # small keeps 2/2 on the first two prompts, 2/3 (< 0.9) with a third; big then 2/2 on the next two
+    assert out["ceilings"] == {"small": 0.3, "big": 0.5}
+    assert out["shares"] == pytest.approx({"small": 1 / 3, "big": 1 / 3, "top": 1 / 3})
+    assert out["quality"] == 1.0 == out["top_quality"]
+
+
+def test_ladder_command_prints_config_for_any_models(shared_data):
+    r = cli("eval", "ladder", "--data", str(shared_data / "routing/evalperf.jsonl"), "--json", "--models",
+            "meta-llama/Meta-Llama-3-8B-Instruct,meta-llama/Llama-3.1-70B-Instruct,gpt-4o-2024-08-06")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    c = out["ceilings"]
+    assert list(c) == ["meta-llama/Meta-Llama-3-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"]
+    assert 0 <= c["meta-llama/Meta-Llama-3-8B-Instruct"] <= c["meta-llama/Llama-3.1-70B-Instruct"] <= 1
+    assert sum(out["shares"].values()) == pytest.approx(1.0)
+    r = cli("eval", "ladder", "--data", str(shared_data / "routing/evalperf.jsonl"), "--models", "gpt-4o-2024-08-06")
+    assert r.returncode == 1 and "at least two models" in r.stderr

@@ -62,6 +62,36 @@ def eval_routing(
         con.print(f"[dim]plot: {report['plot']}[/]")
 
 
+@eval_app.command("ladder")
+@friendly
+def eval_ladder(
+    data: Path = typer.Option(..., "--data", help="An outcome file scoring every model of the ladder."),
+    models: str = typer.Option(..., "--models", help="Cheapest first, the top model last: small,big,top."),
+    router: str = typer.Option("learned", "--router", help="learned, rules, or a trained router JSON."),
+    bar: float = typer.Option(0.9, "--bar", min=0.0, max=1.0,
+                              help="Each rung keeps at least this fraction of the top model's quality."),
+    split: Optional[str] = typer.Option(None, "--split"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Suggest [routing.ladder] ceilings from outcomes of your models, and what they would do."""
+    from .outcomes import load, require_models
+    from .routing import resolve_router, router_scores, suggest_ladder
+
+    names = _split_list([models])
+    rows = require_models(load(data, split=split), *names)
+    scores = router_scores(resolve_router(router), rows)
+    out = suggest_ladder(scores, {m: [r.scores[m] for r in rows] for m in names}, names, bar=bar)
+    if as_json:
+        print(json.dumps(out))
+        return
+    con = _wide_console()
+    con.print(f"{out['n']} prompts (the ceilings were fitted on them) · quality {out['quality']:.3f} vs {out['top_quality']:.3f} for {names[-1]} alone · "
+              + ", ".join(f"{m} {share:.0%}" for m, share in out["shares"].items()))
+    con.print("\\[routing.ladder]")
+    for m, c in out["ceilings"].items():
+        con.print(f'"{m}" = {c}' if not m.replace("_", "").replace("-", "").isalnum() else f"{m} = {c}")
+
+
 @app.command()
 @friendly
 def train(

@@ -147,3 +147,42 @@ def plot(report: dict[str, Any], out: Path | str) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def suggest_ladder(scores: Sequence[float], outcomes: dict[str, Sequence[float]], models: Sequence[str], *,
+                   bar: float = 0.9) -> dict[str, Any]:
+    """Ceilings for a ladder of ``models`` (cheapest first, the last one is the top).
+
+    Each rung, in order, takes the prompts from the previous ceiling up to the highest ceiling at
+    which its mean score on the prompts it takes is still at least ``bar`` × the top model's mean
+    on those same prompts; the top model takes the rest. Returns the ceilings and what routing
+    with them does on these prompts.
+    """
+    if len(models) < 2:
+        raise InvalidRequest("a ladder needs at least two models", hint="--models small,big[,...],top")
+    top = outcomes[models[-1]]
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ceilings: dict[str, float] = {}
+    start = 0
+    for m in models[:-1]:
+        own = outcomes[m]
+        best_end, s_own, s_top = start, 0.0, 0.0
+        end = start
+        while end < len(order):
+            # grow by one tie group: equal scores cannot be split by a ceiling
+            nxt = end
+            while nxt < len(order) and scores[order[nxt]] == scores[order[end]]:
+                s_own += own[order[nxt]]
+                s_top += top[order[nxt]]
+                nxt += 1
+            end = nxt
+            if s_own >= bar * s_top - 1e-12:
+                best_end = end
+        ceiling = scores[order[best_end]] if best_end < len(order) else 1.0
+        ceilings[m] = round(max(ceiling, *ceilings.values()) if ceilings else ceiling, 4)
+        start = best_end
+    chosen = [next((m for m in models[:-1] if scores[i] < ceilings[m]), models[-1]) for i in range(len(scores))]
+    n = len(scores)
+    quality = sum(outcomes[m][i] for i, m in enumerate(chosen)) / n
+    return {"ceilings": ceilings, "bar": bar, "n": n, "quality": quality,
+            "top_quality": sum(top) / n, "shares": {m: chosen.count(m) / n for m in models}}
