@@ -41,7 +41,7 @@ def test_ask_streams_answer_to_stdout_and_header_to_stderr(env):
     r = cli("ask", "Write a Python function that adds two numbers.", "--max-tokens", "24", env=env)
     assert r.returncode == 0, r.stderr
     header = r.stderr.strip().splitlines()[0]
-    assert header.startswith("local (local) · rules: task=generate")
+    assert header.startswith("local (local) · learned: P(local falls short)")
     assert r.stdout.strip() and "tokens" in r.stderr and "saved $" in r.stderr
 
 

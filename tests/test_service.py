@@ -41,7 +41,7 @@ async def test_hard_request_goes_to_the_frontier_and_costs_its_price(rm, hybrid)
     u = answer.usage
     assert answer.cost_usd == pytest.approx((u.prompt_tokens * 2.5 + u.completion_tokens * 10) / 1e6)
     assert answer.saved_usd == pytest.approx(0)
-    assert rm.store.recent(1)[0]["reason"].startswith("rules: task=design")
+    assert rm.store.recent(1)[0]["reason"].startswith("learned: P(local falls short)")
 
 
 async def test_frontier_down_falls_back_to_local_and_says_why(rm, hybrid):

@@ -100,11 +100,27 @@ class Persona(_Strict):
 
 
 class RoutingConfig(_Strict):
-    router: str = "rules"
+    router: str = "learned"
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     frontier: str | None = None   # default frontier model: escalation target and savings baseline
     local: str | None = None      # default local model
     fallback: bool = True         # answer from the next model when the chosen one is unavailable
+    model: str | None = None      # learned router artifact (`routemate train --out`); default: the shipped one
+    # a budget instead of a raw threshold, set from the router's training distribution (at most one)
+    frontier_share: float | None = Field(None, ge=0.0, le=1.0)
+    target_quality: float | None = Field(None, gt=0.0, le=1.0)
+    # more than two models: {model: ceiling}; the cheapest model whose ceiling is above the score answers,
+    # the frontier takes the rest
+    ladder: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "RoutingConfig":
+        if self.frontier_share is not None and self.target_quality is not None:
+            raise ValueError("set frontier_share or target_quality, not both")
+        for name, ceiling in self.ladder.items():
+            if not 0.0 <= ceiling <= 1.0:
+                raise ValueError(f"ladder ceiling for {name!r} must be between 0 and 1, got {ceiling}")
+        return self
 
 
 class LogConfig(_Strict):
@@ -173,6 +189,10 @@ class Settings(_Strict):
             ref = getattr(self.routing, field)
             if ref is not None and ref not in self.models:
                 raise ValueError(f"routing.{field} = {ref!r} is not one of the configured models "
+                                 f"({', '.join(self.models)})")
+        for ref in self.routing.ladder:
+            if ref not in self.models:
+                raise ValueError(f"routing.ladder names {ref!r}, which is not one of the configured models "
                                  f"({', '.join(self.models)})")
         return self
 
@@ -328,8 +348,14 @@ price_out = 10.00
 # max_retries = 2
 
 [routing]
-router = "rules"              # transparent rules; see `routemate route PROMPT --json`
-threshold = 0.5               # difficulty at or above which a request goes to the frontier
+router = "learned"            # learned from real outcomes; "rules" for transparent rules
+threshold = 0.5               # P(local answer falls short) at or above which a request goes to the frontier
+# frontier_share = 0.3        # or a budget: ~30% of coding requests to the frontier (sets the threshold)
+# target_quality = 0.95       # or: the cheapest threshold keeping 95% of the frontier's quality
+# model = "~/router.json"     # your own router from `routemate train`
+# [routing.ladder]            # three or more models: cheapest whose ceiling is above the score answers
+# local = 0.3
+# llama = 0.6
 # frontier = "gpt4o"          # savings baseline and escalation target (default: priciest frontier)
 fallback = true               # if the chosen model is unavailable, answer from the next one
 

@@ -19,7 +19,7 @@ from .chat import (ChatRequest, Chunk, Completion, CompletionRequest, Usage, acc
 from .config import Settings, load_settings
 from .costs import model_cost, saved_usd
 from .errors import BackendError, RoutemateError
-from .routing import Candidate, Decision, Policy, Router, decide, extract, fall_back, get_router
+from .routing import Candidate, Decision, Policy, Router, build_router, decide, extract, fall_back, threshold_for
 from .store import Record, Store
 
 
@@ -61,7 +61,8 @@ class Routemate:
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
                  router: Router | None = None) -> None:
         self.settings = settings or load_settings()
-        self.router = router or get_router(self.settings.routing.router)
+        self.router = router or build_router(self.settings.routing)
+        self.threshold = threshold_for(self.router, self.settings.routing)
         self._store = store
         self._backends: dict[str, Backend] = {}
 
@@ -96,8 +97,9 @@ class Routemate:
         from .lang import detect_messages
         from .privacy import private_reason
 
-        return Policy(candidates=self.candidates(), threshold=self.settings.routing.threshold, pin=request.model,
+        return Policy(candidates=self.candidates(), threshold=self.threshold, pin=request.model,
                       fallback=self.settings.routing.fallback, needs=frozenset(needs),
+                      ladder=tuple(self.settings.routing.ladder.items()),
                       language=detect_messages(request.messages),
                       private_reason=private_reason(self.settings, request.messages))
 
@@ -129,10 +131,15 @@ class Routemate:
     def route_completion(self, request: CompletionRequest, *, default: str = "local") -> tuple[Decision, Policy]:
         """Route an autocomplete request. ``auto`` means ``default`` (latency-bound: local unless configured)."""
         pin = default if request.model in ("", "auto") else request.model
-        features = extract([{"role": "user", "content": request.prompt + (request.suffix or "")}], completion=True)
+        messages = [{"role": "user", "content": request.prompt + (request.suffix or "")}]
+        features = extract(messages, completion=True)
         needs = {"completions"} | ({"fim"} if request.suffix is not None else set())
-        policy = Policy(candidates=self.candidates(), threshold=self.settings.routing.threshold, pin=pin,
-                        fallback=self.settings.routing.fallback, needs=frozenset(needs))
+        from .privacy import private_reason
+
+        # code being completed can hold secrets as easily as a chat: the same privacy rule applies
+        policy = Policy(candidates=self.candidates(), threshold=self.threshold, pin=pin,
+                        fallback=self.settings.routing.fallback, needs=frozenset(needs),
+                        private_reason=private_reason(self.settings, messages))
         decision = decide(self.router.score(features), policy)
         if pin != request.model:
             from dataclasses import replace

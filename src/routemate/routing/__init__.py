@@ -7,11 +7,12 @@ A router is anything with a ``name`` and ``score(features) -> Score``. Register 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import ConfigError
 from .decision import Candidate, Decision, Policy, Score, decide, fall_back
 from .features import Features, extract
+from .learned import LearnedRouter
 from .rules import RulesRouter
 
 
@@ -21,7 +22,7 @@ class Router(Protocol):
     def score(self, features: Features) -> Score: ...
 
 
-ROUTERS: dict[str, Callable[[], Router]] = {"rules": RulesRouter}
+ROUTERS: dict[str, Callable[[], Router]] = {"rules": RulesRouter, "learned": LearnedRouter}
 
 
 def get_router(name: str) -> Router:
@@ -31,5 +32,26 @@ def get_router(name: str) -> Router:
     return ROUTERS[name]()
 
 
-__all__ = ["Candidate", "Decision", "Features", "Policy", "Router", "RulesRouter", "Score", "decide",
-           "extract", "fall_back", "get_router"]
+def build_router(routing: Any) -> Router:
+    """The router a ``RoutingConfig`` asks for (``routing.model`` picks a learned router's artifact)."""
+    if routing.model and routing.router == "learned":
+        return LearnedRouter.from_path(routing.model)
+    return get_router(routing.router)
+
+
+def threshold_for(router: Router, routing: Any) -> float:
+    """``routing.threshold``, or the one a budget (frontier share, target quality) calls for."""
+    if routing.frontier_share is None and routing.target_quality is None:
+        return float(routing.threshold)
+    calibration = getattr(router, "calibration", None)
+    field = "routing.frontier_share" if routing.frontier_share is not None else "routing.target_quality"
+    if calibration is None:
+        raise ConfigError(f"the {router.name} router has no training distribution to calibrate from", field=field,
+                          hint='use router = "learned", or set routing.threshold instead')
+    if routing.frontier_share is not None:
+        return calibration.threshold_for_share(routing.frontier_share)
+    return calibration.threshold_for_quality(routing.target_quality)
+
+
+__all__ = ["Candidate", "Decision", "Features", "LearnedRouter", "Policy", "Router", "RulesRouter", "Score",
+           "build_router", "decide", "extract", "fall_back", "get_router", "threshold_for"]

@@ -4,6 +4,8 @@ Order of precedence, strongest first:
 1. privacy: a request that must stay local only goes to private models, even over a pin;
 2. an explicit pin (a model name or a tier alias) from the caller;
 3. the router's score against the threshold: at or above it, the frontier tier; below, local;
+   with a ladder (``Policy.ladder``: model → ceiling), the cheapest rung whose ceiling is above
+   the score, and the frontier when the score reaches every ceiling;
 Within a tier the cheapest model that can serve the request wins (capabilities, language). When
 the wanted model cannot be tried (no key, ...), the next one answers and the reason says so.
 """
@@ -50,6 +52,7 @@ class Policy:
     needs: frozenset[str] = frozenset()     # capabilities the request would like (tools, fim, ...)
     language: str | None = None             # natural language of the request (ISO 639-1)
     private_reason: str | None = None       # set when the request must not leave private models
+    ladder: tuple[tuple[str, float], ...] = ()   # (model, ceiling): rungs below the frontier
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ class Decision:
 
     def to_dict(self) -> dict[str, object]:
         return {"model": self.model, "tier": self.tier, "reason": self.reason, "score": round(self.score, 4),
-                "threshold": self.threshold, "router": self.router, "pinned": self.pinned,
+                "threshold": round(self.threshold, 4), "router": self.router, "pinned": self.pinned,
                 "fallback_from": self.fallback_from}
 
 
@@ -76,6 +79,21 @@ def _order(cands: list[Candidate], tier: str) -> list[Candidate]:
     # going down from frontier, prefer the strongest local; going up, the cheapest frontier
     other = sorted((c for c in cands if c.tier != tier), key=lambda c: c.price, reverse=(tier == "frontier"))
     return same + other
+
+
+def _climb(score: Score, policy: Policy, cands: list[Candidate]) -> tuple[list[Candidate], str]:
+    """The ladder order for a score: rungs whose ceiling is above it (lowest ceiling first), then
+    the frontier, then the rest as a last resort; and the reason."""
+    ceilings = dict(policy.ladder)
+    rungs = sorted((c for c in cands if c.name in ceilings), key=lambda c: (ceilings[c.name], c.price))
+    eligible = [c for c in rungs if score.value < ceilings[c.name]]
+    order = eligible + [c for c in _order(cands, "frontier") if c not in eligible]
+    head = f"{score.router}: {score.why + ' → ' if score.why else ''}{score.value:.2f}"
+    if eligible:
+        why = f"{head} < {ceilings[eligible[0].name]:.2f} (ladder ceiling of {eligible[0].name})"
+    else:
+        why = f"{head} ≥ every ladder ceiling"
+    return order, why
 
 
 def decide(score: Score, policy: Policy) -> Decision:
@@ -109,7 +127,12 @@ def decide(score: Score, policy: Policy) -> Decision:
         cmp = "≥" if wanted_tier == "frontier" else "<"
         why = f"{score.router}: {score.why + ' → ' if score.why else ''}{score.value:.2f} {cmp} {policy.threshold:.2f}"
 
-    ladder = _order(cands, wanted_tier)
+    climbing = bool(policy.ladder) and not pinned
+    if climbing:
+        ladder, why = _climb(score, policy, cands)
+        wanted_tier = ladder[0].tier if ladder else "frontier"
+    else:
+        ladder = _order(cands, wanted_tier)
     if first is not None:
         ladder = [first] + [c for c in ladder if c is not first]
 
@@ -125,6 +148,8 @@ def decide(score: Score, policy: Policy) -> Decision:
         speaking = usable
     if first is not None and first in speaking:
         chosen = first
+    elif climbing:   # the ladder order already encodes the choice; capabilities pick along it
+        chosen = next((c for c in speaking if policy.needs <= c.caps), speaking[0])
     else:
         # capabilities pick within the tier; they never move a request to a pricier tier
         pool = [c for c in speaking if c.tier == wanted_tier] or speaking

@@ -1,0 +1,1 @@
+"""Files shipped inside the package (the default router model)."""
