@@ -34,7 +34,11 @@ def two_fakes(write_config: Any, upstream: FakeUpstream, local_fake: FakeUpstrea
               env: dict[str, str]) -> tuple[FakeUpstream, FakeUpstream]:
     """A local model and a frontier model, both OpenAI-compatible fakes (deterministic answers)."""
     monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
+    # the cascade's policy is under test, so scores come from the transparent rules router
     write_config(f"""
+[routing]
+router = "rules"
+
 [models.llama]
 backend = "openai"
 base_url = "{local_fake.url}"
