@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from routemate.verify.checks import read_request, verify
 
 HUMANEVAL = '''from typing import List
@@ -244,3 +249,25 @@ def test_example_calling_a_name_the_request_does_not_define_is_not_required() ->
     spec = read_request('def sorted_list_sum(lst):\n    """For example:\n    assert list_sort(["aa", "a"]) => ["aa"]\n'
                         '    """\n')
     assert spec.names == ("sorted_list_sum",) and spec.examples == ()
+
+
+# -- real HumanEval prompts (shared data), answered by hand ---------------------------------------------
+
+REAL = {   # task: (a correct answer, the number of examples in its prompt, (a bug to plant))
+    "HumanEval/0": ("def has_close_elements(numbers, threshold):\n    s = sorted(numbers)\n"
+                    "    return any(b - a < threshold for a, b in zip(s, s[1:]))\n", 2, ("return any", "return not any")),
+    "HumanEval/120": ("def maximum(arr, k):\n    return sorted(arr)[len(arr) - k:] if k else []\n", 3,
+                      ("sorted(arr)", "sorted(arr, reverse=True)")),
+    "HumanEval/121": ("def solution(lst):\n    return sum(x for x in lst[::2] if x % 2)\n", 3, ("lst[::2]", "lst[1::2]")),
+}
+
+
+@pytest.mark.parametrize("task", sorted(REAL))
+def test_real_humaneval_prompts_pass_a_correct_answer_and_fail_a_wrong_one(shared_data: Path, task: str) -> None:
+    rows = {json.loads(line)["id"]: json.loads(line)
+            for line in (shared_data / "routing" / "evalperf.jsonl").read_text().splitlines()}
+    prompt = rows[task]["prompt"]
+    code, n, (old, new) = REAL[task]
+    good = verify(prompt, f"```python\n{code}```")
+    assert good.ok and f"{n}/{n} examples from the prompt pass" in good.summary(), good.report()
+    assert not verify(prompt, f"```python\n{code.replace(old, new)}```").ok
