@@ -180,6 +180,9 @@ class Run:
         self.attempts: list[dict[str, Any]] = []
         self.started = time.perf_counter()
         self.ttft: float | None = None
+        # a Store written synchronously, for callers that need the row id back (verify-then-escalate
+        # links its attempts); default: the process's store, which may write in the background
+        self.log_to: Store | None = None
 
     def _for_model(self) -> ChatRequest:
         model = self.rm.settings.model(self.decision.model)
@@ -242,7 +245,7 @@ class Run:
                         latency_ms=latency, ttft_ms=answer.ttft_ms, error=error,
                         meta={"attempts": self.attempts} if self.attempts else {})
         try:
-            answer.log_id = self.rm.store.log(record)
+            answer.log_id = (self.log_to or self.rm.store).log(record)
         except Exception:  # the answer matters more than its log row; never lose it to a log failure
             answer.log_id = None
         return answer

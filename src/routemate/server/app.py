@@ -147,10 +147,18 @@ class Gateway:
         headers = _headers(scope)
         try:
             self.check_key(headers)
-            req, stream, include_usage = parse_chat(await self.body(headers, _body(receive)))
-            run = self.rm.start(req, entry="http")
+            body = await self.body(headers, _body(receive))
+            req, stream, include_usage = parse_chat(body)
+            from ..verify.gateway import VerifiedAnswer, plan
+
+            checks = plan(self.rm, req, body, headers)    # verify-then-escalate for code (docs/verify.md)
+            if checks is None:
+                run = self.rm.start(req, entry="http")
         except RoutemateError as exc:
             return await self._reject(exc, "chat", send)
+        if checks is not None:
+            return await VerifiedAnswer(ex, req, checks, stream=stream, include_usage=include_usage)(scope, receive,
+                                                                                                      send)
         answer = Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=True)
         await answer(scope, receive, send)
 
@@ -304,7 +312,7 @@ class ClientGone(Exception):
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    wanted = (b"authorization", b"x-api-key", b"content-length")
+    wanted = (b"authorization", b"x-api-key", b"content-length", b"x-routemate-verify")
     return {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
 
 

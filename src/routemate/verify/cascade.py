@@ -116,6 +116,7 @@ class Cascade:
         self.tests = tests
         self.config = config or rm.settings.verify
         self.progress = progress or (lambda _msg: None)
+        self.runs: list[Any] = []        # every service.Run this cascade made (for gateway metrics)
 
     def first(self, request: ChatRequest) -> tuple[Decision, Policy, bool, bool]:
         """The first model to try: the router's pick, or a cheaper one when checks can catch it.
@@ -145,6 +146,13 @@ class Cascade:
         after = names[names.index(last) + 1:] if last in names else names
         return [n for n in after if n not in tried]
 
+    @property
+    def store(self) -> Any:
+        """The log, written synchronously: attempts are linked by row id (the gateway's background
+        writer hands no ids back, so rows go to its underlying Store)."""
+        store = self.rm.store
+        return getattr(store, "store", store)
+
     def can_escalate(self, request: ChatRequest) -> bool:
         """Whether a failing answer could go anywhere: if not, callers may stream it and check after."""
         decision, policy, _, _ = self.first(request)
@@ -169,6 +177,8 @@ class Cascade:
         for number in range(1, self.config.max_escalations + 2):
             self.progress(f"asking {decision.model}…")
             run = Run(self.rm, current, decision, policy, entry)
+            run.log_to = self.store
+            self.runs.append(run)
             async for _ in run:
                 pass
             answer = run.answer
@@ -224,6 +234,6 @@ class Cascade:
         if fallbacks:
             meta["attempts"] = fallbacks
         try:
-            self.rm.store.update(answer.log_id, parent_id=parent, attempt=number, meta=meta)
+            self.store.update(answer.log_id, parent_id=parent, attempt=number, meta=meta)
         except Exception:  # the answer matters more than its log row
             pass

@@ -1,0 +1,107 @@
+"""Verify-then-escalate behind the OpenAI-compatible gateway, over real HTTP (and the real openai client)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fake_upstream import FakeUpstream
+from gateway_fixtures import RunningGateway
+from test_verify_cascade import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
+
+MESSAGES = [{"role": "user", "content": PROMPT}]
+
+
+@pytest.fixture
+def gw(two_fakes: Any, env: dict[str, str]) -> Iterator[RunningGateway]:
+    g = RunningGateway().start()
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+def test_failing_cheap_answer_is_escalated_and_only_the_checked_one_is_sent(gw: RunningGateway,
+                                                                            two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    r = gw.post("/v1/chat/completions", {"model": "auto", "messages": MESSAGES})
+    assert r.status == 200, r.body
+    body = r.json()
+    assert body["choices"][0]["message"]["content"] == GOOD and body["model"] == "gpt4o"
+    assert r.headers["x-routemate-verify"] == ("pass; llama failed (2/2 examples from the prompt fail) -> escalated; "
+                                               "verified: parses, defines zork(n), 2/2 examples from the prompt pass")
+    assert r.headers["x-routemate-attempts"] == "llama,gpt4o"
+    assert float(r.headers["x-routemate-cost-usd"]) > 0
+    rows = gw.log_rows()[-2:]
+    assert [(x["model"], x["attempt"], x["entry"]) for x in rows] == [("llama", 1, "http"), ("gpt4o", 2, "http")]
+    assert rows[1]["parent_id"] == rows[0]["id"]
+
+
+def test_stream_is_sent_after_the_checks(gw: RunningGateway, two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.reply = GOOD
+    r = gw.post("/v1/chat/completions", {"model": "auto", "messages": MESSAGES, "stream": True,
+                                         "stream_options": {"include_usage": True}})
+    assert r.status == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = r.events()
+    assert events[-1] == "[DONE]" and events[-2]["choices"] == [] and events[-2]["usage"]["completion_tokens"] > 0
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-2])
+    assert text == GOOD and r.headers["x-routemate-model"] == "llama"
+    assert r.headers["x-routemate-verify"] == "pass; verified: parses, defines zork(n), 2/2 examples from the prompt pass"
+
+
+def test_opt_out_by_header_or_body_field(gw: RunningGateway, two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    r = gw.post("/v1/chat/completions", {"messages": MESSAGES}, headers={"x-routemate-verify": "off"})
+    assert r.json()["choices"][0]["message"]["content"] == BAD and "x-routemate-verify" not in r.headers
+    r = gw.post("/v1/chat/completions", {"messages": MESSAGES, "routemate": {"verify": False}})
+    assert r.json()["choices"][0]["message"]["content"] == BAD
+    assert frontier.requests == []
+
+
+def test_user_tests_travel_in_the_extension_field(gw: RunningGateway, two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = "```python\ndef double(x):\n    return x * 2\n```"
+    tests = "from solution import double\n\ndef test_it():\n    assert double(4) == 8\n"
+    r = gw.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "Write double(x) in Python."}],
+                                         "routemate": {"tests": tests}})
+    assert r.status == 200 and "1/1 of your tests pass" in r.headers["x-routemate-verify"]
+    assert frontier.requests == []
+
+
+@pytest.mark.parametrize("extra, headers, words", [
+    ({"routemate": "yes"}, {}, "'routemate' must be an object"),
+    ({"routemate": {"verify": "no"}}, {}, "'routemate.verify' must be a boolean"),
+    ({"routemate": {"tests": "def (:"}}, {}, "'routemate.tests' is not valid Python"),
+    ({"routemate": {"tests": "assert 1", "verify": False}}, {}, "needs verification"),
+    ({}, {"x-routemate-verify": "maybe"}, "x-routemate-verify must be on or off"),
+])
+def test_bad_extension_fields_get_openai_shaped_400s(gw: RunningGateway, extra: dict, headers: dict,
+                                                    words: str) -> None:
+    r = gw.post("/v1/chat/completions", {"messages": MESSAGES, **extra}, headers=headers)
+    assert r.status == 400
+    err = r.json()["error"]
+    assert words in err["message"] and err["type"] == "invalid_request_error"
+
+
+def test_non_code_requests_stream_as_before(gw: RunningGateway, two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.reply = "Hello there"
+    r = gw.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "Say hello."}]})
+    assert r.json()["choices"][0]["message"]["content"] == "Hello there" and "x-routemate-verify" not in r.headers
+
+
+def test_real_openai_client_with_extra_body(gw: RunningGateway, two_fakes: Any) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=gw.url, api_key="unused", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=MESSAGES,
+                                                           extra_body={"routemate": {"verify": True}})
+    completion = raw.parse()
+    assert completion.choices[0].message.content == GOOD
+    assert raw.headers["x-routemate-attempts"] == "llama,gpt4o"
+    client.close()
