@@ -101,7 +101,6 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="only print the JSON line")
     args = ap.parse_args()
 
-    from routemate.backends import embedded
     from routemate.config import load_settings
     from routemate.service import Routemate
     from routemate.weights import ensure_default_model
@@ -115,8 +114,7 @@ def main() -> None:
         cold_start(1, env)                       # page cache warm, as on any second run
         cold = cold_start(args.runs, env)
 
-        # ignore_eos keeps every run the same length; routemate forwards it to the engine
-        embedded.SUPPORTED.add("ignore_eos")
+        # ignore_eos (forwarded to the engine) keeps every run the same length
         rm = Routemate(settings)
         cfg = settings.models["local"]
         threads = cfg.threads or os.cpu_count() or 1

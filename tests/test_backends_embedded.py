@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from routemate.backends import embedded
 from routemate.backends.embedded import EmbeddedBackend, _engine_for
 from routemate.chat import ChatRequest, CompletionRequest
 from routemate.config import load_settings
@@ -45,15 +46,21 @@ async def test_stream_and_non_stream_agree_at_temperature_zero(backend):
 
 
 async def test_abandoning_a_stream_stops_generation(backend):
-    gen = backend.stream(ask("Write a long story about a dragon.", max_tokens=400))
+    # Unbounded length: left alone the engine would fill its 4k-token context (tens of seconds at
+    # best); cancelled, its worker thread ends at the next token.
+    gen = backend.stream(ask("Write a long story about a dragon.", max_tokens=100_000, ignore_eos=True))
     got = 0
     async for chunk in gen:
         got += bool(chunk.content)
         if got == 3:
             break
+    workers = list(embedded._inflight)
     await gen.aclose()
-    # the engine is free again: a new request is answered promptly
-    done = await asyncio.wait_for(backend.chat(ask("Say hi.", max_tokens=4)), timeout=20)
+    assert workers, "the generation runs in a worker thread"
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 15)
+        assert not worker.is_alive(), "generation went on after the consumer left"
+    done = await backend.chat(ask("Say hi.", max_tokens=4))
     assert done.usage.completion_tokens <= 4
 
 

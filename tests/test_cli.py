@@ -146,7 +146,7 @@ def test_ctrl_c_while_streaming_exits_cleanly_and_logs_cancelled(env):
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and "cancelled" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "cancelled" in err and "Traceback" not in err, (proc.returncode, err)
     row = log_rows(env)[-1]
     assert row["status"] == "cancelled" and row["completion_tokens"] > 0
 

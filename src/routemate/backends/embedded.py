@@ -30,7 +30,7 @@ from ..sse import event_to_chunks
 SUPPORTED = {
     "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
     "frequency_penalty", "logit_bias", "response_format", "logprobs", "top_logprobs", "n_probs", "top_k",
-    "min_p", "repeat_penalty", "grammar", "json_schema",
+    "min_p", "repeat_penalty", "grammar", "json_schema", "ignore_eos",
 }
 TOOL_PARAMS = {"tools", "tool_choice", "parallel_tool_calls"}
 
