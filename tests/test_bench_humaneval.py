@@ -103,3 +103,22 @@ def test_a_model_that_cannot_answer_stops_the_run_instead_of_mislabelling(hybrid
 def test_unknown_model_is_a_one_line_error(env, tmp_path):
     r = cli("bench", "humaneval", "--models", "nope", "--limit", "1", "--out", str(tmp_path / "x.jsonl"))
     assert r.returncode == 1 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_finished_problems_are_saved_and_a_resumed_run_skips_them(hybrid, tmp_path):
+    hybrid.reply = CORRECT
+    out = tmp_path / "he.jsonl"
+    r = cli("bench", "humaneval", "--models", "gpt4o", "--limit", "2", "--out", str(out), "--concurrency", "2")
+    assert r.returncode == 0, r.stderr
+    assert sorted(row.id for row in load(out)) == ["HumanEval/0", "HumanEval/1"]   # finish order may vary
+    asked = len(hybrid.requests)
+    with out.open("a") as fh:
+        fh.write('{"id": "HumanEval/2", "cut short')      # what an interrupted write leaves behind
+    r = cli("bench", "humaneval", "--models", "gpt4o", "--limit", "3", "--out", str(out), "--resume", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["kept"] == 2
+    assert len(hybrid.requests) == asked + 1, "only the missing problem is asked again"
+    rows = {row.id: row for row in load(out)}
+    assert sorted(rows) == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    # the one canned answer solves HumanEval/0 only
+    assert [rows[f"HumanEval/{i}"].scores["gpt4o"] for i in range(3)] == [1.0, 0.0, 0.0]

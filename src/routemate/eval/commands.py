@@ -145,6 +145,9 @@ def bench_humaneval(
     max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Cap on each answer's length."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.5, help="Seconds each graded program may run."),
     memory_mb: int = typer.Option(512, "--memory-mb", min=64, help="Memory limit of each graded program."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, max=64,
+                                    help="Problems in flight at once (API models answer faster in parallel)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the problems already in --out; run the rest."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Run models on HumanEval (graded in the sandbox) and write an outcome file for `routemate train`."""
@@ -163,6 +166,23 @@ def bench_humaneval(
         raise ModelNotFound(f"unknown model {unknown[0]!r}",
                             hint=f"configured: {', '.join(rm.settings.models)} (see `routemate models`)")
     probs = he.problems(limit)
+    kept: list[str] = []
+    if resume and out.exists():
+        done = he.done_ids(out)
+        kept = [line for line in out.read_text(encoding="utf-8").splitlines()
+                if line.strip().startswith("{") and line.rstrip().endswith("}")]
+        probs = [p for p in probs if p.task_id not in done]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sink = out.open("w", encoding="utf-8")
+    for line in kept:
+        sink.write(line + "\n")
+    sink.flush()
+
+    def on_row(row: dict[str, object]) -> None:
+        # every finished problem is on disk at once: an interrupted run resumes with --resume
+        sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+        sink.flush()
+
     started = time.perf_counter()
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=_console(), transient=False)
@@ -178,16 +198,19 @@ def bench_humaneval(
     async def go() -> tuple[list[dict[str, object]], dict[str, he.ModelStats]]:
         try:
             return await he.run(rm, names, probs, max_tokens=max_tokens, timeout=timeout, memory_mb=memory_mb,
-                                on_result=on_result)
+                                concurrency=concurrency, on_result=on_result, on_row=on_row)
         finally:
             await rm.aclose()
 
-    with progress:
-        rows, stats = asyncio.run(go())
-    he.write(rows, out)
+    try:
+        with progress:
+            _, stats = asyncio.run(go())
+    finally:
+        sink.close()
     result = he.summary(stats, started)
     if as_json:
-        print(json.dumps({"out": str(out), "models": result[:-1], "seconds": result[-1]["seconds"]}))
+        print(json.dumps({"out": str(out), "models": result[:-1], "seconds": result[-1]["seconds"],
+                          "kept": len(kept)}))
         return
     from rich.table import Table
 
@@ -197,7 +220,7 @@ def bench_humaneval(
                   f"{r['median_latency_s']:.1f}s")
     con = _wide_console()
     con.print(t)
-    con.print(f"[dim]wrote {out}[/]")
+    con.print(f"[dim]wrote {out}" + (f" ({len(kept)} problems kept from the earlier run)" if kept else "") + "[/]")
     if len(names) > 1:
         con.print(f"[dim]retrain the router on your models: routemate train --data {out} --weak {names[0]} "
                   f"--strong {names[-1]} --out router.json[/]")

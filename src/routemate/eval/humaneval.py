@@ -102,49 +102,71 @@ def grade(problem: Problem, answer: str, *, timeout: float = 10.0, memory_mb: in
 
 
 async def run(rm: Any, models: Sequence[str], probs: Sequence[Problem], *, max_tokens: int = 512,
-              temperature: float = 0.0, timeout: float = 10.0, memory_mb: int = 512,
-              on_result: Callable[[str, Problem, Grade], None] | None = None) -> tuple[list[dict[str, Any]],
-                                                                                     dict[str, ModelStats]]:
-    """Ask every model every problem (pinned), grade each answer; outcome rows and per-model stats."""
+              temperature: float = 0.0, timeout: float = 10.0, memory_mb: int = 512, concurrency: int = 1,
+              on_result: Callable[[str, Problem, Grade], None] | None = None,
+              on_row: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]],
+                                                                               dict[str, ModelStats]]:
+    """Ask every model every problem (pinned), grade each answer; outcome rows (in problem order)
+    and per-model stats. ``concurrency`` problems are in flight at once; ``on_row`` sees each
+    finished row as soon as all models have answered it (to save progress)."""
     import asyncio
 
     from ..chat import ChatRequest
 
     stats = {m: ModelStats() for m in models}
-    rows = []
-    for p in probs:
-        prompt = INSTRUCTION.format(prompt=p.prompt)
-        row: dict[str, Any] = {"id": p.task_id, "source": "humaneval", "split": "all", "prompt": prompt,
-                               "scores": {}, "costs": {}, "responses": {},
-                               "tests": {"entry_point": p.entry_point, "test": p.test}}
-        for m in models:
-            request = ChatRequest([{"role": "user", "content": prompt}],
-                                  {"max_tokens": max_tokens, "temperature": temperature}, m)
-            answer = await rm.ask(request, entry="bench")
-            if answer.decision.model != m:
-                raise BenchError(f"{m} could not answer {p.task_id} and {answer.decision.model} answered instead",
-                                 hint="check `routemate models`; the run stops rather than mislabel answers")
-            g = await asyncio.to_thread(grade, p, answer.text, timeout=timeout, memory_mb=memory_mb)
-            row["scores"][m] = 1.0 if g.passed else 0.0
-            row["costs"][m] = round(answer.cost_usd, 8)
-            row["responses"][m] = answer.text
-            s = stats[m]
-            s.done += 1
-            s.passed += g.passed
-            s.cost_usd += answer.cost_usd
-            s.latency_s.append(answer.latency_ms / 1000)
-            if on_result:
-                on_result(m, p, g)
-        rows.append(row)
-    return rows, stats
+    rows: list[dict[str, Any] | None] = [None] * len(probs)
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(k: int, p: Problem) -> None:
+        async with gate:
+            prompt = INSTRUCTION.format(prompt=p.prompt)
+            row: dict[str, Any] = {"id": p.task_id, "source": "humaneval", "split": "all", "prompt": prompt,
+                                   "scores": {}, "costs": {}, "responses": {},
+                                   "tests": {"entry_point": p.entry_point, "test": p.test}}
+            for m in models:
+                request = ChatRequest([{"role": "user", "content": prompt}],
+                                      {"max_tokens": max_tokens, "temperature": temperature}, m)
+                answer = await rm.ask(request, entry="bench")
+                if answer.decision.model != m:
+                    raise BenchError(f"{m} could not answer {p.task_id} and {answer.decision.model} answered "
+                                     "instead", hint="check `routemate models`; the run stops rather than "
+                                                     "mislabel answers")
+                g = await asyncio.to_thread(grade, p, answer.text, timeout=timeout, memory_mb=memory_mb)
+                row["scores"][m] = 1.0 if g.passed else 0.0
+                row["costs"][m] = round(answer.cost_usd, 8)
+                row["responses"][m] = answer.text
+                s = stats[m]
+                s.done += 1
+                s.passed += g.passed
+                s.cost_usd += answer.cost_usd
+                s.latency_s.append(answer.latency_ms / 1000)
+                if on_result:
+                    on_result(m, p, g)
+            rows[k] = row
+            if on_row:
+                on_row(row)
+
+    tasks = [asyncio.ensure_future(one(k, p)) for k, p in enumerate(probs)]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:        # one failure (or Ctrl-C) stops the others instead of leaving them running
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return [r for r in rows if r is not None], stats
 
 
-def write(rows: Sequence[dict[str, Any]], out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    return out
+def done_ids(out: Path) -> set[str]:
+    """Problems already in an outcome file (to resume an interrupted run)."""
+    if not out.exists():
+        return set()
+    ids = set()
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            ids.add(json.loads(line)["id"])
+        except (ValueError, KeyError, TypeError):
+            continue      # a line cut short by the interruption: that problem runs again
+    return ids
 
 
 def summary(stats: dict[str, ModelStats], started: float) -> list[dict[str, Any]]:

@@ -31,6 +31,16 @@ from .decision import Score
 from .features import Features
 
 FORMAT = "routemate-router/1"
+# How a part of the score reads in a decision's reason.
+LABELS = {
+    "text": "wording", "log_chars": "conversation size", "log_last_chars": "request size",
+    "log_last_words": "request words", "code_blocks": "code blocks", "log_code_lines": "code lines",
+    "code_share": "share of code", "languages": "languages", "messages": "messages", "log_turns": "turns",
+    "tools": "tools offered", "tool_calls": "tool calls", "reasoning": "reasoning markers",
+    "constraints": "constraints", "has_tests": "tests", "has_traceback": "traceback", "has_system": "system prompt",
+    "doctests": "examples", "signatures": "signatures", "urls": "links", "numbers_per_word": "numbers",
+    "non_ascii": "non-English text",
+}
 DEFAULT_ARTIFACT = "router.json"
 
 
@@ -122,7 +132,7 @@ class LearnedRouter:
         z, parts = self.logit(f)
         p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         top = sorted(parts, key=lambda kv: -abs(kv[1]))[:3]
-        why = f"P(local falls short) {p:.2f}: " + ", ".join(f"{n} {c:+.2f}" for n, c in top)
+        why = f"P(local falls short) {p:.2f}: " + ", ".join(f"{LABELS.get(n, n)} {c:+.2f}" for n, c in top)
         return Score(p, why, self.name)
 
 
