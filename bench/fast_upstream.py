@@ -63,9 +63,10 @@ class Upstream(asyncio.Protocol):
                 return
             head = self.buf[:end].lower()
             length = 0
-            at = head.find(b"content-length:")
+            at = head.find(b"\r\ncontent-length:")
             if at >= 0:
-                length = int(head[at + 15:head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17:stop if stop > 0 else None])
             if len(self.buf) < end + 4 + length:
                 return
             body = self.buf[end + 4:end + 4 + length]

@@ -55,10 +55,10 @@ class _Conn(asyncio.Protocol):
         if end < 0 or self.done is None or self.done.done():
             return
         head = bytes(self.buf[:end]).lower()
-        at = head.find(b"content-length:")
+        at = head.find(b"\r\ncontent-length:")      # at a line start: not "x-upstream-content-length:"
         if at >= 0:
-            stop = head.find(b"\r\n", at)
-            length = int(head[at + 15:stop if stop > 0 else None])
+            stop = head.find(b"\r\n", at + 2)
+            length = int(head[at + 17:stop if stop > 0 else None])
             complete = len(self.buf) >= end + 4 + length
         else:
             complete = self.buf.endswith(b"0\r\n\r\n")
