@@ -131,14 +131,19 @@ def test_a_non_streaming_request_cut_mid_answer_is_answered_by_the_next_model(st
 
 
 def test_when_no_model_is_left_the_client_gets_a_clean_error(start, upstream):
-    gw = start(retries=0, frontier_only=True)
+    gw = start(retries=0, frontier_only=True, server="\n[server]\ncircuit_failures = 2\n")
     upstream.default = "503"
     for stream in (False, True):
         r = ask(gw, stream=stream)
         assert r.status == 503 and r.headers["content-type"] == "application/json"
         err = r.json()["error"]
         assert err["code"] == "no_model_available" and "503" in err["message"]
-    assert ask(gw, model="auto").status == 503      # and the server keeps serving
+    third = ask(gw, model="auto")
+    assert third.status == 503 and third.headers["retry-after"]      # and the server keeps serving
+    # the circuit opened along the way, so the last request was refused at routing: logged all the same
+    refused = gw.log_rows()[-1]
+    assert refused["status"] == "error" and refused["meta"]["refused"] == "no_model_available"
+    assert refused["prompt"] is None and "circuit open" in refused["error"]
 
 
 def test_fallback_off_surfaces_the_upstream_error(start, upstream):

@@ -18,6 +18,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from .backends import Backend
@@ -190,7 +191,7 @@ class GuardedRoutemate(Routemate):
         for c in super().candidates():
             breaker = self.breakers.get(c.name)
             if c.available and breaker is not None and breaker.blocked():
-                c = Candidate(c.name, c.tier, c.price, False, breaker.why(), c.private, c.languages, c.caps)
+                c = replace(c, available=False, unavailable_why=breaker.why())
             out.append(c)
         return tuple(out)
 

@@ -22,9 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..config import Settings, load_settings
-from ..errors import ModelNotFound, RoutemateError
+from ..errors import ModelNotFound, NoModelAvailable, PrivacyRefusal, RoutemateError
 from ..routing import extract
 from ..service import Routemate, Run
+from ..store import Record
 from .answer import Answer, Exchange, Receive, Send, send_error
 from .metrics import Counter, Gauge, Metrics
 from .wire import (MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, dumps, error_body, parse_chat,
@@ -149,12 +150,16 @@ class Gateway:
             self.check_key(headers)
             body = await self.body(headers, _body(receive))
             req, stream, include_usage = parse_chat(body)
+        except RoutemateError as exc:
+            return await self._reject(exc, "chat", send)
+        try:
             from ..verify.gateway import VerifiedAnswer, plan
 
             checks = plan(self.rm, req, body, headers)    # verify-then-escalate for code (docs/verify.md)
             if checks is None:
                 run = self.rm.start(req, entry="http")
         except RoutemateError as exc:
+            self._log_refusal(exc, req.model, "chat")
             return await self._reject(exc, "chat", send)
         if checks is not None:
             return await VerifiedAnswer(ex, req, checks, stream=stream, include_usage=include_usage)(scope, receive,
@@ -168,11 +173,25 @@ class Gateway:
         try:
             self.check_key(headers)
             req, stream, include_usage = parse_completion(await self.body(headers, _body(receive)))
+        except RoutemateError as exc:
+            return await self._reject(exc, "completions", send)
+        try:
             run = self.rm.start_completion(req, entry="http", default=self.settings.server.autocomplete)
         except RoutemateError as exc:
+            self._log_refusal(exc, req.model, "completions")
             return await self._reject(exc, "completions", send)
         answer = Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=False)
         await answer(scope, receive, send)
+
+    def _log_refusal(self, exc: RoutemateError, requested: str, endpoint: str) -> None:
+        """A valid request that could not be routed (privacy refusal, no model left) is logged;
+        without its prompt, which may hold the very secret it was refused for."""
+        if isinstance(exc, (PrivacyRefusal, NoModelAvailable)):
+            try:
+                self.rm.store.log(Record(entry="http", status="error", requested=requested, error=str(exc),
+                                         meta={"endpoint": endpoint, "refused": exc.code}))
+            except Exception:   # the client's answer matters more than the row
+                log.warning("could not log a refused request", exc_info=True)
 
     async def _reject(self, exc: RoutemateError, endpoint: str, send: Send) -> None:
         self.metrics.responses.inc((endpoint, str(exc.status)))
