@@ -358,3 +358,36 @@ async def test_readiness_waits_for_the_embedded_model_to_load(hybrid, env):
     assert (await gw.readyz(None)).status_code == 200      # type: ignore[arg-type]
     await gw.rm.aclose()
     gw.rm.store.close()
+
+
+# -- privacy through the gateway ----------------------------------------------------------------------
+AWS = "AKIAZ3MSJV6HQ7PLRX2D"
+
+
+def test_a_secret_keeps_chat_and_autocomplete_local_and_out_of_the_log(gateway, hybrid):
+    r = chat(gateway, {"model": "frontier", "max_tokens": 4,
+                       "messages": [{"role": "user", "content": f"why does aws_access_key_id = {AWS} fail?"}]})
+    assert r.status == 200 and r.headers["x-routemate-model"] == "local"
+    assert "kept local" in r.headers["x-routemate-reason"] and AWS not in r.headers["x-routemate-reason"]
+    r = gateway.post("/v1/completions", {"model": "gpt4o", "prompt": f"aws_access_key_id = '{AWS}'\nclient = ",
+                                         "max_tokens": 4})
+    assert r.status == 200 and r.headers["x-routemate-model"] == "local"
+    assert hybrid.requests == []                            # the secret never left
+    rows = gateway.log_rows()
+    assert len(rows) == 2 and AWS not in json.dumps(rows) and "[REDACTED" in rows[1]["prompt"]
+    assert 'reason="privacy"' in gateway.request("GET", "/metrics").body.decode()
+
+
+def test_a_secret_with_no_local_model_is_refused_with_403_and_logged_without_the_prompt(write_config, upstream,
+                                                                                        env):
+    write_config(f'[models.gpt4o]\nbackend = "openai"\nbase_url = "{upstream.url}"\ntier = "frontier"\n')
+    gw = RunningGateway(env).start()
+    try:
+        r = chat(gw, {"model": "auto", "messages": [{"role": "user", "content": f"key {AWS}"}]})
+        assert r.status == 403 and r.json()["error"]["code"] == "privacy_refused"
+        assert upstream.requests == []
+        row = gw.log_rows()[-1]
+        assert row["status"] == "error" and row["prompt"] is None and row["meta"]["refused"] == "privacy_refused"
+        assert AWS not in json.dumps(row)
+    finally:
+        gw.stop()

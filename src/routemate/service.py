@@ -323,7 +323,11 @@ class CompletionRun(Run):
         meta: dict[str, Any] = {"endpoint": "completions"}
         if self.attempts:
             meta["attempts"] = self.attempts
-        record = Record(entry=self.entry, status=status, prompt=prompt, requested=self.request.model,
+        from .privacy import redact_for_log
+
+        # code being completed can hold secrets: the log gets the same redaction as a chat prompt
+        record = Record(entry=self.entry, status=status, prompt=redact_for_log(self.rm.settings, prompt),
+                        requested=self.request.model,
                         model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,
                         router=d.router, prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,
