@@ -12,7 +12,6 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import hybrid_config
 from gateway_fixtures import RunningGateway, gateway  # noqa: F401  (fixture)
 
 HELLO = [{"role": "user", "content": "Say hello in five words."}]
