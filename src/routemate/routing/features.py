@@ -99,24 +99,25 @@ LANG_ALIASES = {
     "c#": "csharp", "rb": "ruby", "kt": "kotlin", "sh": "bash", "shell": "bash", "zsh": "bash", "yml": "yaml",
     "psql": "sql", "postgres": "sql",
 }
-# Language hints in unlabelled text: line shapes (what a line starts with, or holds) and the
-# language's name. Line checks are plain string operations, so a long paste costs little.
-LANG_LINES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [   # (language, line starts, anywhere)
-    ("python", ("def ", "async def ", "import ", "elif ", "print("), ()),
-    ("javascript", ("function ", "console.log"), ("=> {", "console.log(")),
-    ("typescript", ("interface ",), (": string", ": number", ": boolean")),
-    ("rust", ("fn ", "pub fn ", "let mut ", "impl ", "use std::"), ()),
-    ("go", ("func ", "package main"), (":= ",)),
-    ("java", ("public class", "public static", "public final", "public void", "public int"), ("System.out",)),
-    ("cpp", ("#include <",), ("std::",)),
-    ("c", ("#include <stdio",), ("malloc(", "printf(")),
-    ("sql", ("SELECT ", "INSERT INTO", "CREATE TABLE", "select ", "insert into", "create table"), ()),
-    ("bash", ("#!/bin/sh", "#!/bin/bash", "sudo ", "apt-get ", "export "), ()),
-]
-LANG_LINE_PATTERNS = [   # shapes that need more than a prefix; each starts with a literal, which is fast
-    ("python", re.compile(r"\nfrom [\w.]+ import |\nclass \w[^\n]*:[ \t]*(?=\n|$)")),
-    ("javascript", re.compile(r"\n(?:const|let) \w+ = ")),
-]
+# Language hints in unlabelled text: what a line starts with (after its indentation), or holds,
+# and the language's name. One regex finds every line-start hint: it begins with a newline, so the
+# regex engine jumps from line to line instead of trying each character.
+_LINE_STARTS = {
+    "python": r"def |async def |import |elif |print\(|from [\w.]+ import |class \w[^\n]*:[ \t]*(?=\n|$)",
+    "javascript": r"function |console\.log|(?:const|let) \w+ = ",
+    "typescript": r"interface ",
+    "rust": r"fn |pub fn |let mut |impl |use std::",
+    "go": r"func |package main",
+    "java": r"public (?:class|static|final|void|int)",
+    "cpp": r"#include <",
+    "c": r"#include <stdio",
+    "sql": r"(?i:select |insert into|create table)",
+    "bash": r"#!/bin/(?:ba)?sh|sudo |apt-get |export ",
+}
+LINE_HINT = re.compile(r"\n[ \t]*(?:" + "|".join(f"(?P<{k}>{v})" for k, v in _LINE_STARTS.items()) + ")")
+ANYWHERE = (("javascript", "=> {"), ("javascript", "console.log("), ("typescript", ": string"),
+            ("typescript", ": number"), ("typescript", ": boolean"), ("go", ":= "), ("java", "System.out"),
+            ("cpp", "std::"), ("c", "malloc("), ("c", "printf("))
 LANG_NAMES = {"python": "python", "javascript": "javascript", "nodejs": "javascript", "typescript": "typescript",
               "rust": "rust", "cargo": "rust", "golang": "go", "java": "java", "c++": "cpp", "sql": "sql",
               "bash": "bash"}
@@ -203,16 +204,14 @@ def _has_traceback(text: str) -> bool:
 
 def _languages_in(text: str, vocab: frozenset[str], found: dict[str, None]) -> None:
     """Add languages that unlabelled code or the request's words point to."""
-    for word in vocab & LANG_NAMES.keys():
+    for word in sorted(vocab & LANG_NAMES.keys()):
         found.setdefault(LANG_NAMES[word], None)
-    # every line with its indentation removed, each behind a newline: "\ndef " finds a line start
-    lines = "\n" + "\n".join(line.lstrip() for line in text.splitlines())
-    for lang, starts, anywhere in LANG_LINES:
-        if lang not in found and (any(f"\n{s}" in lines for s in starts) or any(a in text for a in anywhere)):
+    for m in LINE_HINT.finditer("\n" + text):
+        found.setdefault(m.lastgroup or "", None)
+    for lang, snippet in ANYWHERE:
+        if lang not in found and snippet in text:
             found[lang] = None
-    for lang, pattern in LANG_LINE_PATTERNS:
-        if lang not in found and pattern.search(lines):
-            found[lang] = None
+    found.pop("", None)
 
 
 def extract(messages: list[Message], *, tools: int = 0, completion: bool = False) -> Features:

@@ -112,13 +112,7 @@ class LearnedRouter:
 
     def logit(self, f: Features) -> tuple[float, list[tuple[str, float]]]:
         """The model's log-odds and each named part's contribution (text counted as one part)."""
-        text = 0.0
-        tw = self.text_weights
-        for k, v in vectorize.hashed(f).items():
-            w = tw.get(k)
-            if w is not None:
-                text += w * v
-        parts = [("text", text)]
+        parts = [("text", vectorize.hashed_dot(f, self.text_weights))]
         values = vectorize.dense(f)
         clip = self.clip
         for name, mean, scale, weight in self.dense:

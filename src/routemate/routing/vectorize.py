@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections import Counter
 
 from .features import TASKS, Features
 
@@ -91,33 +92,64 @@ def _bucket(key: str) -> int:
     return b
 
 
-def hashed(f: Features) -> dict[int, float]:
-    """Hashed word counts (log-scaled, L2-normalised) of the conversation's text."""
-    toks = TOKEN.findall(f.last_user[: 8 * MAX_LAST_TOKENS].lower())[:MAX_LAST_TOKENS]
+def _first_tokens(text: str, n: int) -> list[str]:
+    """The first ``n`` tokens, tokenising only as much of ``text`` as that takes.
+
+    A token cut by the window's end can only be the window's last one, so once the window holds
+    more than ``n`` tokens its first ``n`` are exactly those of the whole text."""
+    size = 4 * n
+    while True:
+        toks = TOKEN.findall(text, 0, size)
+        if len(toks) > n or size >= len(text):
+            return toks[:n]
+        size *= 2
+
+
+def bucket_counts(f: Features) -> dict[int, float]:
+    """Raw hashed word and bigram counts of the conversation's text (before scaling)."""
+    toks = _first_tokens(f.last_user[: 8 * MAX_LAST_TOKENS].lower(), MAX_LAST_TOKENS)
     keys = ["u" + t for t in toks]
     keys += [f"b{a} {b}" for a, b in zip(["^", *toks], toks)]
     out: dict[int, float] = {}
     get = _cache.get
-    for key in keys:
+    for key, count in Counter(keys).items():     # counted in C; buckets looked up once per distinct key
         b = get(key)
         if b is None:
             b = _bucket(key)
-        out[b] = out.get(b, 0.0) + 1.0
+        out[b] = out.get(b, 0.0) + count
     # In a longer conversation the task is usually stated in the first user turn ("now make it
     # faster" says little alone): its words count too, at half weight, with what was learned for them.
     if f.turns > 1:
         start = f.text.find("user: ") + 6
         first = f.text[start: start + 8 * MAX_CONTEXT_TOKENS]
         end = first.find("\nassistant: ")
-        for t in TOKEN.findall((first if end < 0 else first[:end]).lower())[:MAX_CONTEXT_TOKENS]:
+        for t in _first_tokens((first if end < 0 else first[:end]).lower(), MAX_CONTEXT_TOKENS):
             key = "u" + t
             b = get(key)
             if b is None:
                 b = _bucket(key)
             out[b] = out.get(b, 0.0) + 0.5
+    return out
+
+
+def hashed(f: Features) -> dict[int, float]:
+    """Hashed word counts (log-scaled, L2-normalised) of the conversation's text."""
+    out = {k: 1.0 + math.log(v) for k, v in bucket_counts(f).items()}   # ≥ 0.31 for a lone half-weight word
     if not out:
         return out
-    for k, v in out.items():
-        out[k] = 1.0 + math.log(v)   # ≥ 0.31 for a lone half-weight word
     norm = math.sqrt(sum(v * v for v in out.values()))
     return {k: v / norm for k, v in out.items()}
+
+
+def hashed_dot(f: Features, weights: dict[int, float]) -> float:
+    """``sum(weights[k] * hashed(f)[k])`` in one pass, without building the normalised vector
+    (the serving path: a few hundred buckets a request)."""
+    dot = sq = 0.0
+    log, get = math.log, weights.get
+    for k, v in bucket_counts(f).items():
+        t = 1.0 + log(v)
+        sq += t * t
+        w = get(k)
+        if w is not None:
+            dot += w * t
+    return dot / math.sqrt(sq) if sq else 0.0
