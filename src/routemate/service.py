@@ -188,6 +188,20 @@ class Run:
         model = self.rm.settings.model(self.decision.model)
         return self.request.with_system(model.system_prompt)
 
+    # What differs between a chat and an autocomplete run: which backend stream, what the log stores
+    # as the prompt, and how its tokens are estimated when the backend reports none.
+    def _open(self, backend: Backend) -> AsyncIterator[Chunk]:
+        return backend.stream(self._for_model())
+
+    def _prompt(self) -> str:
+        return prompt_text(self.request)
+
+    def _estimated_prompt_tokens(self) -> int:
+        return estimate_prompt_tokens(self.request.messages)
+
+    def _meta(self) -> dict[str, Any]:
+        return {"attempts": self.attempts} if self.attempts else {}
+
     def __aiter__(self) -> AsyncIterator[Chunk]:
         return self.stream()
 
@@ -200,7 +214,7 @@ class Run:
             while True:
                 backend = self.rm.backend(self.decision.model)
                 try:
-                    async for chunk in backend.stream(self._for_model()):
+                    async for chunk in self._open(backend):
                         if self.ttft is None and (chunk.content or chunk.tool_calls):
                             self.ttft = time.perf_counter() - self.started
                         chunks.append(chunk)
@@ -223,10 +237,19 @@ class Run:
         finally:
             self.answer = self._finish(chunks, status, error)
 
+    def _logged_prompt(self) -> str:
+        """The prompt as the log may store it: secrets replaced by ``[REDACTED:kind]``."""
+        from .privacy import redact_for_log
+
+        settings = self.rm.settings
+        if settings.privacy.enabled and self.policy.private_reason is None:
+            # routing already scanned every message and found nothing to hide
+            return self._prompt()
+        return redact_for_log(settings, self._prompt()) or ""
+
     def _finish(self, chunks: list[Chunk], status: str, error: str | None) -> Answer:
         completion = accumulate(chunks)
-        usage = completion.usage or Usage(estimate_prompt_tokens(self.request.messages),
-                                          estimate_tokens(completion.text))
+        usage = completion.usage or Usage(self._estimated_prompt_tokens(), estimate_tokens(completion.text))
         completion.usage = usage
         model = self.rm.settings.model(self.decision.model)
         spent = model_cost(model, usage)
@@ -235,15 +258,11 @@ class Run:
         answer = Answer(completion.text, self.decision, completion, usage, spent, saved, latency,
                         self.ttft * 1000 if self.ttft is not None else None, attempts=self.attempts)
         d = self.decision
-        from .privacy import redact_for_log
-
-        prompt = redact_for_log(self.rm.settings, prompt_text(self.request))
-        record = Record(entry=self.entry, status=status, prompt=prompt, requested=self.request.model,
+        record = Record(entry=self.entry, status=status, prompt=self._logged_prompt(), requested=self.request.model,
                         model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,
                         router=d.router, prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,
-                        latency_ms=latency, ttft_ms=answer.ttft_ms, error=error,
-                        meta={"attempts": self.attempts} if self.attempts else {})
+                        latency_ms=latency, ttft_ms=answer.ttft_ms, error=error, meta=self._meta())
         try:
             answer.log_id = (self.log_to or self.rm.store).log(record)
         except Exception:  # the answer matters more than its log row; never lose it to a log failure
@@ -278,65 +297,17 @@ class CompletionRun(Run):
             self.decision = replace(self.decision, reason=f"{self.decision.reason}; {note}")
         return CompletionRequest(req.prompt, None, req.params, req.model)
 
-    async def stream(self) -> AsyncIterator[Chunk]:
-        chunks: list[Chunk] = []
-        status, error = "ok", None
-        try:
-            while True:
-                backend = self.rm.backend(self.decision.model)
-                try:
-                    async for chunk in backend.stream_complete(self._for_model()):
-                        if self.ttft is None and chunk.content:
-                            self.ttft = time.perf_counter() - self.started
-                        chunks.append(chunk)
-                        yield chunk
-                    break
-                except BackendError as exc:
-                    if chunks or not self.rm.settings.routing.fallback:
-                        raise
-                    self.attempts.append({"model": self.decision.model, "error": str(exc)})
-                    self.decision, self.policy = fall_back(self.decision, _short(exc), self.policy)
-        except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
-            status, error = "cancelled", "cancelled by the client"
-            raise
-        except RoutemateError as exc:
-            status, error = "error", str(exc)
-            raise
-        except Exception as exc:
-            status, error = "error", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            self.answer = self._finish_completion(chunks, status, error)
+    def _open(self, backend: Backend) -> AsyncIterator[Chunk]:
+        return backend.stream_complete(self._for_model())
 
-    def _finish_completion(self, chunks: list[Chunk], status: str, error: str | None) -> Answer:
-        completion = accumulate(chunks)
-        prompt = self.request.prompt + (f"\n<suffix>\n{self.request.suffix}" if self.request.suffix else "")
-        usage = completion.usage or Usage(estimate_tokens(prompt), estimate_tokens(completion.text))
-        completion.usage = usage
-        model = self.rm.settings.model(self.decision.model)
-        spent = model_cost(model, usage)
-        saved = saved_usd(self.rm.settings, usage, spent)
-        latency = (time.perf_counter() - self.started) * 1000
-        answer = Answer(completion.text, self.decision, completion, usage, spent, saved, latency,
-                        self.ttft * 1000 if self.ttft is not None else None, attempts=self.attempts)
-        d = self.decision
-        meta: dict[str, Any] = {"endpoint": "completions"}
-        if self.attempts:
-            meta["attempts"] = self.attempts
-        from .privacy import redact_for_log
+    def _prompt(self) -> str:
+        return self.request.prompt + (f"\n<suffix>\n{self.request.suffix}" if self.request.suffix else "")
 
-        # code being completed can hold secrets: the log gets the same redaction as a chat prompt
-        record = Record(entry=self.entry, status=status, prompt=redact_for_log(self.rm.settings, prompt),
-                        requested=self.request.model,
-                        model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,
-                        router=d.router, prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,
-                        latency_ms=latency, ttft_ms=answer.ttft_ms, error=error, meta=meta)
-        try:
-            answer.log_id = self.rm.store.log(record)
-        except Exception:  # the answer matters more than its log row
-            answer.log_id = None
-        return answer
+    def _estimated_prompt_tokens(self) -> int:
+        return estimate_tokens(self._prompt())
+
+    def _meta(self) -> dict[str, Any]:
+        return {"endpoint": "completions", **super()._meta()}
 
 
 def _short(exc: Exception) -> str:
