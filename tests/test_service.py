@@ -107,3 +107,16 @@ async def test_persona_and_model_system_prompts_reach_the_model(rm, hybrid):
     await rm.ask(request)
     sent = hybrid.requests[-1]["body"]["messages"]
     assert sent[0]["role"] == "system" and "step by step" in sent[0]["content"]
+
+
+async def test_request_too_long_for_the_local_context_falls_back_to_the_frontier(env, write_config, upstream,
+                                                                                   monkeypatch):
+    from conftest import hybrid_config
+
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
+    write_config(hybrid_config(upstream).replace('tier = "local"\n', 'tier = "local"\nn_ctx = 256\n', 1))
+    rm = Routemate(load_settings())
+    answer = await rm.ask(req("Say hello. " + "word " * 600, model="local"))
+    await rm.aclose()
+    assert answer.decision.model == "gpt4o" and answer.text == upstream.reply
+    assert "exceeds the available context size" in answer.decision.reason

@@ -105,6 +105,10 @@ def _engine_for(config: ModelConfig, settings: Settings) -> _Engine:
 def _engine_error(result: dict[str, Any]) -> RoutemateError:
     err = result.get("error") or {}
     message = err.get("message", "unknown engine error") if isinstance(err, dict) else str(err)
+    if isinstance(err, dict) and err.get("type") == "exceed_context_size_error":
+        # not the client's mistake: a model with a bigger context can answer, so let fallback try one
+        return BackendError(f"embedded engine: {message}",
+                            hint="raise n_ctx for this model, or let a bigger model answer long requests")
     if isinstance(err, dict) and err.get("code") == 400:
         return InvalidRequest(f"the embedded engine rejected the request: {message}")
     return BackendError(f"embedded engine: {message}")
