@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RoutemateError
+from ..routing.train import INSTALL_HINT
 
-INSTALL_HINT = "install the training extra: pip install 'routemate[train]'"
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the "
                "signature and any imports it needs) in one ```python code block.\n\n```python\n{prompt}```")
 
