@@ -11,6 +11,8 @@ import json
 from collections.abc import AsyncIterable, Iterable, Iterator
 from typing import Any
 
+import orjson  # several times faster than json for the many small events of a stream
+
 from .chat import Chunk, Usage
 
 DONE = b"data: [DONE]\n\n"
@@ -80,11 +82,11 @@ async def decode_stream(body: AsyncIterable[bytes]) -> Any:
         for data in decoder.feed(raw):
             if data.strip() == "[DONE]":
                 return
-            for chunk in event_to_chunks(json.loads(data)):
+            for chunk in event_to_chunks(orjson.loads(data)):
                 yield chunk
     for data in decoder.close():
         if data.strip() != "[DONE]":
-            for chunk in event_to_chunks(json.loads(data)):
+            for chunk in event_to_chunks(orjson.loads(data)):
                 yield chunk
 
 
@@ -96,12 +98,12 @@ def decode_all(raw: bytes | Iterable[bytes]) -> list[Chunk]:
         for data in [*decoder.feed(part)]:
             if data.strip() == "[DONE]":
                 return out
-            out.extend(event_to_chunks(json.loads(data)))
+            out.extend(event_to_chunks(orjson.loads(data)))
     return out
 
 
 def encode_event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 def chunk_event(chunk: Chunk, *, id: str, model: str, created: int,
