@@ -94,3 +94,12 @@ async def test_engine_http_listener_requires_its_private_key(backend):
         urllib.request.urlopen(f"{address}/v1/models", timeout=5)
     info.value.close()
     assert info.value.code == 401
+
+
+def test_generation_defaults_yield_to_config_and_request(env):
+    s = load_settings(env)
+    cfg = s.models["local"].model_copy(update={"params": {"temperature": 0.7, "max_tokens": 100}})
+    body = EmbeddedBackend(cfg, s)._body({"top_p": 0.5, "max_completion_tokens": 7, "tools": [{}]})
+    assert body["temperature"] == 0.7 and body["top_p"] == 0.5 and body["max_tokens"] == 7
+    assert body["repeat_penalty"] == 1.1 and "tools" not in body
+    assert EmbeddedBackend(s.models["local"], s)._body({})["max_tokens"] == 512

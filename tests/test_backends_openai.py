@@ -121,3 +121,11 @@ async def test_health(backend, upstream, env):
     ok, why = await down.health()
     assert not ok and "cannot reach" in why
     await down.aclose()
+
+
+async def test_configured_params_are_defaults_the_request_overrides(upstream, env):
+    b = make(upstream, env, params={"temperature": 0.1, "max_tokens": 99})
+    await b.chat(req(max_tokens=5))
+    body = upstream.requests[-1]["body"]
+    assert body["temperature"] == 0.1 and body["max_tokens"] == 5
+    await b.aclose()

@@ -55,6 +55,8 @@ class ModelConfig(_Strict):
     languages: list[str] | None = None   # ISO 639-1 codes it answers well in; None = any
     private: bool | None = None          # keeps data on infrastructure you control (default: tier local)
     system_prompt: str | None = None
+    # default generation parameters (temperature, top_p, max_tokens, ...) for requests that set none
+    params: dict[str, Any] = {}
     timeout: float = Field(120.0, gt=0)        # seconds for a whole request
     connect_timeout: float = Field(5.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)

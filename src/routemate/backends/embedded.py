@@ -33,6 +33,10 @@ SUPPORTED = {
     "min_p", "repeat_penalty", "grammar", "json_schema", "ignore_eos",
 }
 TOOL_PARAMS = {"tools", "tool_choice", "parallel_tool_calls"}
+# Small local models ramble and repeat at llama.cpp's defaults (temperature 0.8, no repeat penalty):
+# a 135M model asked for a string reversal sometimes ran to 2,000 tokens of noise. These apply when
+# neither the request nor the model's `params` in the config set them.
+GENERATION_DEFAULTS = {"temperature": 0.2, "top_p": 0.9, "repeat_penalty": 1.1, "max_tokens": 512}
 
 _engines: dict[tuple[Any, ...], "_Engine"] = {}
 _engines_lock = threading.Lock()
@@ -127,12 +131,12 @@ class EmbeddedBackend:
 
     def _body(self, params: dict[str, Any]) -> dict[str, Any]:
         allowed = SUPPORTED | (TOOL_PARAMS if "tools" in self.config.caps else set())
-        body = {k: v for k, v in params.items() if k in allowed and v is not None}
-        if "max_completion_tokens" in body:
-            body.setdefault("max_tokens", body.pop("max_completion_tokens"))
-        if body.get("max_tokens") is None:
-            body["max_tokens"] = max(64, self.config.n_ctx // 2)
-        return body
+        asked = {k: v for k, v in params.items() if k in allowed and v is not None}
+        if "max_completion_tokens" in asked:
+            asked.setdefault("max_tokens", asked.pop("max_completion_tokens"))
+        defaults = {**GENERATION_DEFAULTS, "max_tokens": min(512, max(64, self.config.n_ctx // 2))}
+        configured = {k: v for k, v in self.config.params.items() if k in allowed and v is not None}
+        return {**defaults, **configured, **asked}
 
     async def chat(self, request: ChatRequest) -> Completion:
         body = {**self._body(request.params), "messages": request.messages}

@@ -61,7 +61,7 @@ class OpenAIBackend:
 
     def _params(self, params: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
         caps = self.config.caps
-        out = {k: v for k, v in params.items() if k in allowed and v is not None}
+        out = {k: v for k, v in {**self.config.params, **params}.items() if k in allowed and v is not None}
         if "tools" not in caps:
             for k in ("tools", "tool_choice", "parallel_tool_calls"):
                 out.pop(k, None)
