@@ -224,7 +224,7 @@ class Run:
                     if chunks or not self.rm.settings.routing.fallback:
                         raise
                     self.attempts.append({"model": self.decision.model, "error": str(exc)})
-                    self.decision, self.policy = fall_back(self.decision, _short(exc), self.policy)
+                    self.decision, self.policy = fall_back(self.decision, short_error(exc), self.policy)
         except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
             status, error = "cancelled", "cancelled by the client"
             raise
@@ -310,6 +310,7 @@ class CompletionRun(Run):
         return {"endpoint": "completions", **super()._meta()}
 
 
-def _short(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
+    """An error as it goes into a fallback reason: one bounded line."""
     text = str(exc)
     return text if len(text) <= 160 else text[:157] + "…"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..chat import Choice, Chunk, Completion, Usage
 from ..errors import BackendError, RoutemateError
 from ..routing import fall_back
-from ..service import Run
+from ..service import Run, short_error
 from ..sse import chunk_event
 from .metrics import reason_kind
 from .wire import chat_body, completion_body, dumps, error_body, header_safe, new_id
@@ -40,11 +40,6 @@ log = logging.getLogger("routemate.server")
 DONE = b"data: [DONE]\n\n"
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 class Exchange:
@@ -112,7 +107,7 @@ async def resilient(ex: Exchange, run: Run, *, restart_after_content: bool) -> A
             ex.outcomes.append((run, "error"))
             if (produced and not restart_after_content) or not ex.gw.rm.settings.routing.fallback:
                 raise
-            decision, policy = fall_back(run.decision, _short(exc), run.policy)
+            decision, policy = fall_back(run.decision, short_error(exc), run.policy)
             ex.gw.metrics.fallbacks.inc((run.decision.model, decision.model))
             run = type(run)(run.rm, run.request, decision, policy, run.entry)
         except RoutemateError:
