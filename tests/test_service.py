@@ -120,3 +120,18 @@ async def test_request_too_long_for_the_local_context_falls_back_to_the_frontier
     await rm.aclose()
     assert answer.decision.model == "gpt4o" and answer.text == upstream.reply
     assert "exceeds the available context size" in answer.decision.reason
+
+
+async def test_routing_a_request_twice_reuses_the_first_pass(rm, monkeypatch):
+    from dataclasses import replace
+
+    from routemate.routing import features
+
+    calls = []
+    real = features.extract
+    monkeypatch.setattr(features, "extract", lambda *a, **k: calls.append(1) or real(*a, **k))
+    request = req(HARD)
+    first = rm.route(request)
+    assert rm.route(request) == first and len(calls) == 1
+    changed = replace(request, messages=[{"role": "user", "content": EASY}])
+    assert rm.route(changed)[0].tier == "local" and len(calls) == 2, "a copy does not inherit the memo"

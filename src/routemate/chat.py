@@ -42,9 +42,13 @@ class Usage:
 
 @dataclass(slots=True)
 class ChatRequest:
+    """A chat request. Treat it as immutable once routed: what routing computes from it (features,
+    the decision) is memoised in ``memo`` so that planners and the answer path share one pass."""
+
     messages: list[Message]
     params: dict[str, Any] = field(default_factory=dict)
     model: str = "auto"               # "auto", a configured model name, or a tier alias
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def with_system(self, prompt: str | None) -> "ChatRequest":
         """A copy with ``prompt`` as the leading system message (merged with one already there)."""

@@ -20,6 +20,7 @@ from .config import Settings, load_settings
 from .costs import model_cost, saved_usd
 from .errors import BackendError, RoutemateError
 from .routing import Candidate, Decision, Policy, Router, build_router, decide, extract, fall_back, threshold_for
+from .routing.features import of_request
 from .store import Record, Store
 
 
@@ -104,9 +105,15 @@ class Routemate:
                       private_reason=private_reason(self.settings, request.messages))
 
     def route(self, request: ChatRequest) -> tuple[Decision, Policy]:
-        features = extract(request.messages, tools=len(request.params.get("tools") or ()))
+        """The decision for a request; repeated calls on the same request object reuse it (the
+        gateway's verify planner and the answer path both ask)."""
+        hit = request.memo.get("route")
+        if hit is not None and hit[0] is self:
+            return hit[1], hit[2]
         policy = self.policy(request)
-        return decide(self.router.score(features), policy), policy
+        decision = decide(self.router.score(of_request(request)), policy)
+        request.memo["route"] = (self, decision, policy)
+        return decision, policy
 
     def prepare(self, request: ChatRequest, persona: str | None = None) -> ChatRequest:
         if persona:

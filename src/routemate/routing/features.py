@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..chat import Message, text_of
 
@@ -270,3 +271,11 @@ def extract(messages: list[Message], *, tools: int = 0, completion: bool = False
         has_tests=_has_tests(_window(last_user)), has_traceback=_has_traceback(text),
         has_system=any(role == "system" for role, _ in texts),
     )
+
+
+def of_request(request: Any) -> Features:
+    """The features of a ``ChatRequest``, computed once per request object."""
+    f = request.memo.get("features")
+    if f is None:
+        f = request.memo["features"] = extract(request.messages, tools=len(request.params.get("tools") or ()))
+    return f

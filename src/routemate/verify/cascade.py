@@ -16,7 +16,8 @@ from typing import Any
 
 from ..chat import ChatRequest, text_of
 from ..config import VerifyConfig
-from ..routing import Decision, Policy, Score, decide, extract
+from ..routing import Decision, Policy, Score, decide
+from ..routing.features import of_request
 from .checks import Verdict, verify
 
 CODE_TASKS = frozenset({"generate", "fix", "refactor", "test"})
@@ -44,7 +45,7 @@ CODE_WORDS = re.compile(r"\b(functions?|methods?|class(es)?|script|program|code|
 def is_code_request(request: ChatRequest) -> bool:
     """Whether verification applies by default: the request asks for code to be written or changed
     ("write a story" is a generate task too, but has no code to check)."""
-    f = extract(request.messages)
+    f = of_request(request)
     return f.task in CODE_TASKS and bool(f.languages or f.code_blocks or CODE_WORDS.search(f.last_user))
 
 
