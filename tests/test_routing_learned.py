@@ -70,6 +70,22 @@ def test_earlier_turns_count_not_just_the_last_message(router):
     assert with_context != pytest.approx(alone)
 
 
+def test_text_is_hashed_as_bounded_words_and_ordered_bigrams():
+    from routemate.routing import vectorize as v
+
+    assert v.words("Hello, World! x=3; café 123abc", 20) == [b"hello", b"world", b"x", b"3", b"caf", b"123abc"]
+    a, b = conv("sort the list"), conv("list the sort")
+    assert set(v.bucket_counts(a)) != set(v.bucket_counts(b)), "same words, other order: other bigrams"
+    assert sum(v.bucket_counts(a).values()) == 6      # 3 words + 3 bigrams (the first one after a start mark)
+    # a huge paste costs no more than MAX_LAST_TOKENS words (and as many bigrams)
+    assert sum(v.bucket_counts(conv("word " * 50_000)).values()) == 2 * v.MAX_LAST_TOKENS
+    # the serving dot product is the training vector's
+    f = conv("Write a function that merges two sorted lists, then explain its complexity.")
+    vec = v.hashed(f)
+    weights = {k: (i % 7 - 3) / 10 for i, k in enumerate(sorted(vec))}
+    assert v.hashed_dot(f, weights) == pytest.approx(sum(weights[k] * x for k, x in vec.items()))
+
+
 def test_serving_imports_neither_numpy_nor_sklearn():
     code = ("import sys; from routemate.routing import LearnedRouter, extract; "
             "LearnedRouter().score(extract([{'role': 'user', 'content': 'hi'}])); "
@@ -131,6 +147,11 @@ def test_unusable_artifacts_are_clear_config_errors(tmp_path):
     bad.write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ConfigError, match="not a usable router model"):
         Routemate(settings(model=str(bad)))
+    # a model trained on an older version's features would score garbage: refuse it, say how to fix it
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**json.loads(default_artifact_path().read_text()), "format": "routemate-router/1"}))
+    with pytest.raises(ConfigError, match=r"another version of the features.*retrain"):
+        Routemate(settings(model=str(old)))
 
 
 def test_calibrate_from_the_request_log(env, tmp_path):

@@ -31,7 +31,9 @@ def tokens_of(text: str) -> list[str]:
 BIG_O = re.compile(r"\bo\([^)\n]{1,20}\)")
 JAVA_FRAME = re.compile(r"^\s+at [\w.$]+\(", re.M)
 
-HEAD, TAIL = 2000, 1000            # characters of a long turn that keyword features read
+# Characters of a long turn that keyword features read: the ask is at the start or the end of a
+# paste. Every training prompt is shorter than HEAD + TAIL (the longest has 776 characters).
+HEAD, TAIL = 1200, 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,23 +158,29 @@ def normalise_language(tag: str) -> str:
     return LANG_ALIASES.get(tag, tag)
 
 
-def fences(text: str) -> Iterator[tuple[str, str, int, int]]:
-    """Fenced code blocks as (tag, body, start, end); an unclosed fence runs to the end.
+def fences(text: str) -> Iterator[tuple[str, int, int, int, int]]:
+    """Fenced code blocks as (tag, body start, body end, start, end); an unclosed fence runs to
+    the end. Positions rather than bodies: counting lines needs no copy of the code.
 
     Plain ``str.find`` rather than a lazy ``.*?`` regex: the regex tries the closing fence at
     every character of every body, which dominates on long pastes.
     """
-    pos = 0
+    pos, size = 0, len(text)
     while (start := text.find("```", pos)) >= 0:
         eol = text.find("\n", start + 3)
         if eol < 0:
             return
-        tag_match = FENCE_TAG.match(text, start + 3, eol)
-        tag = tag_match.group(1) if tag_match else ""
+        info = text[start + 3: eol]
+        tag = ""
+        if info and not info.isspace():
+            tag_match = FENCE_TAG.match(info)
+            tag = tag_match.group(1) if tag_match else ""
         close = text.find("```", eol + 1)
-        end = len(text) if close < 0 else close + 3
-        yield tag, text[eol + 1: len(text) if close < 0 else close], start, end
-        pos = end
+        if close < 0:
+            yield tag, eol + 1, size, start, size
+            return
+        yield tag, eol + 1, close, start, close + 3
+        pos = close + 3
 
 
 def _window(text: str) -> str:
@@ -229,10 +237,10 @@ def extract(messages: list[Message], *, tools: int = 0, completion: bool = False
         if "```" not in t:
             continue
         prose, pos = [], 0
-        for tag, body, start, end in fences(t):
+        for tag, body_start, body_end, start, end in fences(t):
             code_blocks += 1
-            code_lines += body.count("\n") + 1
-            code_chars += len(body)
+            code_lines += t.count("\n", body_start, body_end) + 1
+            code_chars += body_end - body_start
             if tag:
                 langs[normalise_language(tag)] = None
             prose.append(t[pos:start])

@@ -30,7 +30,7 @@ from . import vectorize
 from .decision import Score
 from .features import Features
 
-FORMAT = "routemate-router/1"
+FORMAT = "routemate-router/2"   # /2: words hashed as ASCII bytes, bigrams mixed from word CRCs
 # How a part of the score reads in a decision's reason.
 LABELS = {
     "text": "wording", "log_chars": "conversation size", "log_last_chars": "request size",
@@ -83,8 +83,12 @@ class LearnedRouter:
         data = artifact if artifact is not None else _load_default()
         self.source = source or "builtin"
         try:
-            if data.get("format") != FORMAT:
-                raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
+            fmt = data.get("format")
+            if isinstance(fmt, str) and fmt.startswith("routemate-router/") and fmt != FORMAT:
+                raise ValueError(f"it was trained for another version of the features ({fmt}; this version "
+                                 f"reads {FORMAT}): retrain it with the `routemate train` command in its provenance")
+            if fmt != FORMAT:
+                raise ValueError(f"format is {fmt!r}, expected {FORMAT!r}")
             if int(data["hash_bits"]) != vectorize.HASH_BITS:
                 raise ValueError(f"hash_bits {data['hash_bits']} ≠ {vectorize.HASH_BITS} (retrain the model)")
             self.intercept = float(data["intercept"])
@@ -96,6 +100,8 @@ class LearnedRouter:
             self.clip = float(d.get("clip", vectorize.CLIP))
             self.dense = [(n, float(m), float(s) or 1.0, float(w))
                           for n, m, s, w in zip(d["names"], d["mean"], d["scale"], d["weight"]) if n in known]
+            # what scoring loops over: features with a weight, and 1/scale instead of a division
+            self._active = [(n, m, 1.0 / s, w) for n, m, s, w in self.dense if w]
             cal = data.get("calibration") or {}
             self.calibration = Calibration(tuple(float(x) for x in cal.get("quantiles") or (0.0, 1.0)),
                                            tuple((float(a), float(b), float(c)) for a, b, c in cal.get("curve") or ()))
@@ -114,12 +120,12 @@ class LearnedRouter:
         """The model's log-odds and each named part's contribution (text counted as one part)."""
         parts = [("text", vectorize.hashed_dot(f, self.text_weights))]
         values = vectorize.dense(f)
-        clip = self.clip
-        for name, mean, scale, weight in self.dense:
-            if weight:
-                c = weight * max(-clip, min(clip, (values[name] - mean) / scale))
-                if c:
-                    parts.append((name, c))
+        hi = self.clip
+        lo = -hi
+        for name, mean, inv_scale, weight in self._active:
+            z = (values[name] - mean) * inv_scale
+            if z:
+                parts.append((name, weight * (hi if z > hi else lo if z < lo else z)))
         return self.intercept + sum(c for _, c in parts), parts
 
     def score(self, f: Features) -> Score:
