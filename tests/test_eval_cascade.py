@@ -98,3 +98,38 @@ def test_unknown_model_names_what_exists(shared_data: Path) -> None:
                         "--strong", "gpt-4-1106-preview"], capture_output=True, text=True, env={**os.environ},
                        timeout=60)
     assert r.returncode == 1 and "model 'nope' is not in the outcome file" in r.stderr
+
+
+def test_router_scores_follow_the_live_policy(tmp_path: Path) -> None:
+    rows = load(outcome_file(tmp_path))
+    # row 1: confident → the weak try is skipped (strong answers, the weak model costs nothing)
+    # row 2: above the threshold: tried first, its failing check escalates it
+    # row 3: below the threshold: no code → escalated because it fails (no code at all)
+    # row 4: above the threshold, nothing could be run against it → escalated too (unlike without a router)
+    report, records = replay(rows, "w", "s", workers=1, scores=[0.95, 0.6, 0.1, 0.7], threshold=0.5,
+                             skip_above=0.9, router="test")
+    assert [r["path"] for r in records] == ["skipped", "weak first", "weak", "weak first"]
+    assert [r["escalated"] for r in records] == [True, True, True, True]
+    assert records[0]["verification"] is None and records[3]["ran"] is False
+    assert report.skipped == 0.25 and report.router == "test" and report.threshold == 0.5
+    assert report.quality == 1.0 and report.gap_recovered == pytest.approx(1.0)
+    # frontier spend: all four prompts; the weak model was asked three times
+    assert report.cost_share == pytest.approx((0.04 + 0.003) / 0.04)
+    # below the threshold, an unverifiable answer is accepted as without a router
+    _, low = replay(rows, "w", "s", workers=1, scores=[0.1, 0.1, 0.1, 0.1], router="test")
+    assert [r["escalated"] for r in low] == [False, True, True, False]
+
+
+def test_cli_router_policy_and_training_overlap_note(shared_data: Path) -> None:
+    base = [sys.executable, "-m", "routemate", "eval", "cascade", "--data",
+            str(shared_data / "routing" / "routerbench-mbpp.jsonl"), "--weak", "meta/llama-2-70b-chat",
+            "--strong", "gpt-4-1106-preview", "--split", "test", "--limit", "16"]
+    r = subprocess.run(base + ["--router", "learned", "--json"], capture_output=True, text=True,
+                       env={**os.environ}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["router"] == "learned" and out["threshold"] == 0.5 and 0.0 <= out["skipped"] <= 1.0
+    # the shipped router learned from this file: the report says its figures measure fit
+    assert "trained on routerbench-mbpp.jsonl" in out["router_trained_on_these"]
+    r = subprocess.run(base + ["--threshold", "0.4"], capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert r.returncode == 1 and "--threshold and --skip-above need --router" in r.stderr

@@ -90,3 +90,21 @@ def test_ladder_command_prints_config_for_any_models(shared_data):
     assert sum(out["shares"].values()) == pytest.approx(1.0)
     r = cli("eval", "ladder", "--data", str(shared_data / "routing/evalperf.jsonl"), "--models", "gpt-4o-2024-08-06")
     assert r.returncode == 1 and "at least two models" in r.stderr
+
+
+def test_a_router_scored_on_its_own_training_prompts_is_flagged(shared_data):
+    from routemate.eval.routing import trained_on
+    from routemate.routing.learned import LearnedRouter, default_artifact_path
+
+    rb = shared_data / "routing" / "routerbench-mbpp.jsonl"
+    shipped = LearnedRouter()            # trained on all of routerbench-mbpp and evalperf
+    assert "trained on routerbench-mbpp.jsonl (all split)" in trained_on(shipped, rb, "test")
+    artifact = json.loads(default_artifact_path().read_text())
+    artifact["provenance"]["data"]["routerbench-mbpp.jsonl"]["split"] = "train"
+    held_out = LearnedRouter(artifact)
+    assert trained_on(held_out, rb, "test") is None           # fair: it never saw the test split
+    assert "(train split)" in trained_on(held_out, rb, "train")
+    assert trained_on(held_out, rb, None) is not None          # the whole file includes what it saw
+    from routemate.routing import get_router
+
+    assert trained_on(get_router("rules"), rb, "test") is None  # nothing learned, nothing to flag

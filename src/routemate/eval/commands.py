@@ -60,6 +60,8 @@ def eval_routing(
     con.print(table(report))
     if "plot" in report:
         con.print(f"[dim]plot: {report['plot']}[/]")
+    if report["trained_on_these"]:
+        _console().print(f"[yellow]note:[/] {report['trained_on_these']}")
 
 
 @eval_app.command("ladder")

@@ -26,6 +26,24 @@ def resolve_router(spec: str) -> Router:
     return get_router(spec)
 
 
+def trained_on(router: Router, path: Path | str, split: str | None) -> str | None:
+    """A warning when the router's provenance says it learned from these very prompts (same file,
+    overlapping split): its figures then measure fit, not how it does on prompts it never saw."""
+    data = (getattr(router, "provenance", None) or {}).get("data") or {}
+    if not data:
+        return None
+    import hashlib
+
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    for name, info in data.items():
+        seen = str(info.get("split") or "all")
+        if info.get("sha256") == sha and (seen == "all" or split is None or seen == split):
+            return (f"the router was trained on {name} ({seen} split): on these prompts it measures fit, not "
+                    f"generalisation; for a fair figure use one trained without them (routemate train --split "
+                    f"train, or --exclude)")
+    return None
+
+
 def router_scores(router: Router, rows: Sequence[Outcome]) -> list[float]:
     return [router.score(extract([{"role": "user", "content": r.prompt}])).value for r in rows]
 
@@ -59,6 +77,7 @@ def evaluate(path: Path | str, weak: str, strong: str, router: Router, *, split:
     out.update({
         "data": str(path), "split": split or "all", "weak": weak, "strong": strong,
         "router": router_name or getattr(router, "name", "router"),
+        "trained_on_these": trained_on(router, path, split),
         "curve": [[round(a, 5), round(b, 5)] for a, b in zip(c.shares, c.qualities)],
     })
     if frontier_share is not None or target_quality is not None:
