@@ -117,3 +117,36 @@ def test_reason_names_kinds_never_values(detector: Detector) -> None:
 def test_helpers() -> None:
     assert entropy("aaaa") == 0 and entropy("abcd") == 2
     assert is_placeholder("XXXXXXXXXXXX") and is_placeholder("${API_KEY}") and not is_placeholder("Zq8#kLm2")
+
+
+def test_literal_gates_name_what_every_match_contains() -> None:
+    import re
+
+    from routemate.privacy.detect import gate_of
+
+    assert gate_of(re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{20,}")) == \
+        (("rk_live_", "rk_test_", "sk_live_", "sk_test_"), False)
+    assert gate_of(re.compile(r"(?i)\bauthorization\s*:\s*bearer")) == (("authorization",), True)
+    assert gate_of(re.compile(r"\b(?:mysql|mysqldump|mariadb)\b -p")) == (("mariadb", "mysql"), False)
+    assert gate_of(re.compile(r"\d{8,10}:[0-9A-Za-z_-]{35}")) is None      # nothing literal: always run
+
+
+def test_gated_scan_finds_exactly_what_an_ungated_scan_finds(detector: Detector, corpus: list[dict]) -> None:
+    ungated = Detector(PrivacyConfig())
+    ungated.known = [(label, pattern, None) for label, pattern, _ in ungated.known]
+    assert sum(g is not None for *_, g in detector.known) > len(detector.known) // 2
+    source = (Path(__file__).parents[1] / "src" / "routemate" / "service.py").read_text()
+    texts = [r["text"] for r in corpus]
+    # a big paste with secrets of several kinds inside, in upper and lower case
+    texts.append(source + "\n".join(r["text"] for r in corpus if r["secret"]) + source.upper())
+    for text in texts:
+        assert detector.scan(text) == ungated.scan(text), text[:80]
+    # and no gated pattern that matches a text was skipped on it
+    for label, pattern, gate in detector.known:
+        if gate is None:
+            continue
+        literals, ignore_case = gate
+        for text in texts:
+            if pattern.search(text):
+                haystack = text.casefold() if ignore_case else text
+                assert any(lit in haystack for lit in literals), (label, pattern.pattern)
