@@ -95,6 +95,10 @@ def test_logs_and_stats_read_back_the_log(env):
     stats = json.loads(cli("stats", "--json", env=env).stdout)
     assert stats["requests"] == 1 and stats["models"][0]["share"] == 1.0 and stats["saved_usd"] > 0
     assert "local" in cli("logs", env=env).stdout and "1 requests" in cli("stats", env=env).stdout
+    # a terminal of 80 columns still gets one line per request, the reason cut with "…"
+    narrow = cli("logs", env={**env, "COLUMNS": "80"}).stdout.splitlines()
+    rows = [line for line in narrow if line.strip().startswith("1 ")]
+    assert len(rows) == 1 and "local" in rows[0] and rows[0].rstrip().endswith("…") and len(rows[0]) <= 80
 
 
 def test_init_writes_a_config_that_loads(env):

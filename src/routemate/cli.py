@@ -286,19 +286,42 @@ def logs(
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table("id", "time", "via", "model", "reason", "tokens", "cost $", "saved $", "ms", "status",
-                  show_lines=False)
+    con = _console(stderr=False)
+    narrow = con.width < 100
+    # one line per request whatever the width: the reason gets what is left and ends in "…"
+    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
+    for name, justify in (("id", "right"), ("time", "left"), ("via", "left"), ("model", "left"),
+                          ("tokens", "right"), ("cost", "right"), ("saved", "right"), ("ms", "right"),
+                          ("status", "left")):
+        if narrow and name in ("via", "ms"):
+            continue
+        table.add_column(name, justify=justify, no_wrap=True)   # type: ignore[arg-type]
+    table.add_column("reason", ratio=1, no_wrap=True, overflow="ellipsis", min_width=12)
+    today = datetime.now().strftime("%m-%d")
     for r in reversed(rows):
-        when = datetime.fromtimestamp(r["ts"]).strftime("%m-%d %H:%M:%S")
-        reason = r["reason"] or ""
-        table.add_row(str(r["id"]), when, r["entry"], r["model"] or "-",
-                      _escape(reason if len(reason) < 60 else reason[:57] + "…"),
-                      f"{r['prompt_tokens']}+{r['completion_tokens']}", f"{r['cost_usd']:.6f}",
-                      f"{r['saved_usd']:.6f}", f"{r['latency_ms'] or 0:.0f}",
-                      r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]")
-    _console(stderr=False).print(table)
+        stamp = datetime.fromtimestamp(r["ts"])
+        when = stamp.strftime("%H:%M:%S" if stamp.strftime("%m-%d") == today else "%m-%d %H:%M")
+        cells = [str(r["id"]), when, r["entry"], _escape(r["model"] or "-"),
+                 f"{r['prompt_tokens']}+{r['completion_tokens']}", _usd(r["cost_usd"]), _usd(r["saved_usd"]),
+                 f"{r['latency_ms'] or 0:.0f}", r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]",
+                 _escape(" ".join((r["reason"] or "").split()))]
+        if narrow:
+            del cells[7], cells[2]
+        table.add_row(*cells)
+    con.print(table)
+    if not as_json and rows:
+        con.print("[dim]full rows: routemate logs --json[/]")
+
+
+def _usd(x: float | None) -> str:
+    """Dollars compactly: $0, $0.00132, $1.25."""
+    x = x or 0.0
+    if x == 0:
+        return "$0"
+    return f"${x:.2f}" if x >= 1 else f"${x:.3g}" if x >= 0.001 else f"${x:.2g}"
 
 
 @app.command()
