@@ -81,5 +81,21 @@ def test_with_nowhere_to_escalate_the_answer_streams_and_is_checked_after(env: d
     assert r.returncode == 0, r.stderr
     lines = r.stderr.strip().splitlines()
     assert lines[0].startswith("local (local)")
-    assert "tokens" in lines[-2] and ("verified" in lines[-1] or "checked" in lines[-1] or "no code" in lines[-1])
+    footer = next(i for i, line in enumerate(lines) if "tokens" in line)
+    verdict = lines[footer + 1]
+    assert "verified" in verdict or "checked" in verdict or "no code" in verdict
+    if verdict.startswith("✗"):     # a failing answer says why it stays: nothing stronger is configured
+        assert "no model stronger than local is available to escalate to" in r.stderr
     assert r.stdout.strip()
+
+
+def test_a_failing_answer_that_cannot_escalate_says_what_failed_and_why(two_fakes: Any) -> None:
+    r = cli("ask", PROMPT, "--model", "llama")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    at = lines.index("✗ not verified: 2/2 examples from the prompt fail")
+    # each failure as run, then why it stays
+    assert lines[at + 1].strip() == "assert zork(3) == 'qx7': got 'qx3', expected 'qx7'"
+    assert lines[at + 2].strip() == "assert zork(4) == 'qx8': got 'qx4', expected 'qx8'"
+    assert lines[-1].strip() == "the model was pinned (llama), so a failing answer is not escalated"
+    assert "def zork(n)" in r.stdout

@@ -156,8 +156,19 @@ class Cascade:
 
     def can_escalate(self, request: ChatRequest) -> bool:
         """Whether a failing answer could go anywhere: if not, callers may stream it and check after."""
+        return self.why_not_escalated(request) is None
+
+    def why_not_escalated(self, request: ChatRequest) -> str | None:
+        """Why a failing answer to ``request`` would stay as it is (None: it would be escalated)."""
         decision, policy, _, _ = self.first(request)
-        return not decision.pinned and self.config.max_escalations > 0 and bool(self.ladder(policy, [decision.model]))
+        if decision.pinned:
+            return f"the model was pinned ({decision.model}), so a failing answer is not escalated"
+        if self.config.max_escalations <= 0:
+            return "[verify] max_escalations = 0, so a failing answer is not escalated"
+        if not self.ladder(policy, [decision.model]):
+            return (f"no model stronger than {decision.model} is available to escalate to: set OPENAI_API_KEY "
+                    f"or add a frontier model to the config (routemate init writes an example)")
+        return None
 
     async def check(self, request: ChatRequest, answer: Any) -> Verdict:
         """Check an answer already given (and record the verdict on its log row)."""

@@ -45,12 +45,14 @@ async def ask_verified(rm: Any, request: ChatRequest, test: Path | None, as_json
     tests = read_tests(test)
     err = _console()
     cascade = Cascade(rm, tests=tests)
-    if not as_json and not cascade.can_escalate(request):
+    stays = cascade.why_not_escalated(request)
+    if not as_json and stays is not None:
         # nowhere to escalate: stream as usual, then say whether the code holds up
         answer = await _stream_answer(rm, request, "cli", show=True)
         verdict = await cascade.check(request, answer)
         result = Verified(answer, verdict, [])
         err.print(f"[{'green' if verdict.ok else 'yellow'}]{_escape(result.note())}[/]")
+        explain_failure(err, verdict, stays)
         return result
     status = None if as_json else err.status("asking…", spinner="dots")
     if status is not None:
@@ -79,4 +81,20 @@ async def ask_verified(rm: Any, request: ChatRequest, test: Path | None, as_json
     if result.escalated:
         footer = footer.replace(f"${answer.cost_usd:.6f}", f"${result.cost_usd:.6f} in {len(result.attempts)} attempts")
     err.print(footer)
+    explain_failure(err, result.verdict, None if result.escalated else stays)
     return result
+
+
+def explain_failure(err: Any, verdict: Any, stays: str | None) -> None:
+    """Under a failing verdict: what failed (a few lines) and, if so, why it was not escalated."""
+    from ..cli import _escape
+
+    if verdict is None or verdict.ok:
+        return
+    lines = [line.strip() for c in verdict.failed for line in (c.detail or "").splitlines() if line.strip()]
+    for line in lines[:4]:
+        err.print(f"[dim]  {_escape(line[:200])}[/]")
+    if len(lines) > 4:
+        err.print(f"[dim]  … {len(lines) - 4} more (routemate logs --json has them all)[/]")
+    if stays:
+        err.print(f"[dim]  {_escape(stays)}[/]")
