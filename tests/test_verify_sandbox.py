@@ -195,3 +195,82 @@ def test_landlock_alone_blocks_running_programs(tmp_path: Path) -> None:
     r, _ = _run(f"import os\nprint(os.system('touch {target}'))", audit=False)
     assert not target.exists()
     assert r.stdout.strip() != "0"
+
+
+def test_a_sandbox_that_cannot_start_says_so_and_blames_no_code(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    from routemate.verify.checks import verify
+
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    r = run_python("print('hi')")
+    assert not r.ok and r.limit == "unavailable" and "cannot start" in r.stderr and r.returncode is None
+    assert not any(p.name.startswith("routemate-sandbox-") for p in tmp_path.iterdir())
+    # the verdict is "unverified", not "wrong": nothing was run against the code
+    v = verify("Write a Python function add(a, b).\nassert add(1, 2) == 3", "```python\ndef add(a, b):\n"
+               "    return a + b\n```")
+    assert v.ok and not v.ran and any(c.status == "skip" and "cannot start" in c.detail for c in v.checks)
+
+
+HOSTILE_AS_NOBODY = r'''
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
+sb = importlib.util.module_from_spec(spec); sys.modules["sandbox"] = sb; spec.loader.exec_module(sb)
+out = {"uid": os.getuid(), "layers": sb.layers()}
+for name, code, kw in [
+    ("network", "import socket; socket.create_connection(('1.1.1.1', 80), timeout=2)", {}),
+    ("write", "open(%r, 'w').write('x')" % sys.argv[2], {}),
+    ("fork", "import os\nwhile True:\n    os.fork()", {}),
+    ("memory", "x = bytearray(2 * 1024 ** 3)", {"memory_mb": 256}),
+    ("loop", "while True: pass", {"timeout": 2}),
+    ("ok", "print(6 * 7)", {}),
+]:
+    r = sb.run_python(code, **kw)
+    out[name] = {"ok": r.ok, "limit": r.limit, "stdout": r.stdout, "err": (r.stderr.strip().splitlines() or [""])[-1]}
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists(),
+                    reason="needs root and setpriv to become an unprivileged user")
+def test_an_unprivileged_user_gets_the_same_containment() -> None:
+    """Root runs the code as nobody after entering namespaces itself; any other user goes through an
+    unprivileged user namespace (or, where the kernel refuses one, rlimits, Landlock and audit hooks)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    import routemate.verify.sandbox as sandbox
+
+    # a world-writable dir: only the sandbox, not file permissions, may stop the write into it
+    shared = Path(tempfile.mkdtemp(prefix="routemate-unpriv-"))
+    try:
+        shared.chmod(0o777)
+        script = shared / "hostile.py"
+        script.write_text(HOSTILE_AS_NOBODY)
+        outside = shared / "escape.txt"
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        env = {"HOME": str(shared), "PATH": "/usr/bin:/bin"}
+        # the interpreter (and the one it starts) and the module must be reachable by nobody
+        probe = ("import subprocess, sys; assert sys.version_info >= (3, 11); "
+                 f"open({sandbox.__file__!r}).read(); subprocess.run([sys.executable, '-c', 'pass'], check=True)")
+        system = "/usr/local/bin:/usr/bin:/bin"      # outside any venv, which may live where nobody can reach
+        usable = next((exe for exe in (sys.executable, getattr(sys, "_base_executable", ""),
+                                       shutil.which("python3.11", path=system) or "",
+                                       shutil.which("python3", path=system) or "")
+                       if exe and subprocess.run([*as_nobody, exe, "-c", probe], capture_output=True, timeout=60,
+                                                 env=env).returncode == 0), None)
+        if usable is None:
+            pytest.skip("no Python 3.11+ interpreter and sandbox module reachable by an unprivileged user")
+        r = subprocess.run([*as_nobody, usable, str(script), sandbox.__file__, str(outside)], capture_output=True,
+                           text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["uid"] == 65534 and out["layers"]["ok"] and out["layers"]["uid"] == 65534
+        assert not out["network"]["ok"] and not out["write"]["ok"] and not outside.exists()
+        assert out["fork"]["limit"] == "processes" and out["memory"]["limit"] == "memory"
+        assert out["loop"]["limit"] == "time"
+        assert out["ok"]["ok"] and out["ok"]["stdout"].strip() == "42"
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

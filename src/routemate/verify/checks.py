@@ -326,6 +326,9 @@ def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: flo
                "per_check_s": min(5.0, timeout / 2)}
     result = run_python(_HARNESS, timeout=timeout, memory_mb=memory_mb,
                         files={"solution.py": py.definitions, "spec.json": json.dumps(payload)})
+    if result.limit == "unavailable":    # nothing ran: the answer is unverified, not wrong
+        checks.append(Check("run", "skip", detail=result.stderr))
+        return Verdict(tuple(checks), "python", py.source)
     # split on "\n" only: str.splitlines() would also split on the \x1e marker itself
     events = [json.loads(line[1:]) for line in result.stdout.split("\n") if line.startswith("\x1e")]
     stopped = (f"stopped: {result.limit} limit" if result.limit else

@@ -53,7 +53,8 @@ class SandboxResult:
     stdout: str
     stderr: str
     timed_out: bool
-    limit: str | None        # what stopped it: "time", "cpu", "memory", "processes", "output", or None
+    limit: str | None        # what stopped it: "time", "cpu", "memory", "processes", "output", or None;
+                             # "unavailable" when the sandbox itself could not start (stderr says why)
     duration_s: float
 
 
@@ -101,6 +102,11 @@ def _run(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float
                 [sys.executable, "-I", "-B", "-X", "utf8", "-c", _BOOTSTRAP, json.dumps(cfg)],
                 cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 start_new_session=True, pass_fds=(status_w,), close_fds=True)
+        except OSError as exc:   # no interpreter to run it with: say so, do not blame the code
+            os.close(status_r)
+            why = f"sandbox: cannot start {sys.executable}: {exc.strerror or exc}"
+            return SandboxResult(ok=False, returncode=None, stdout="", stderr=why, timed_out=False,
+                                 limit="unavailable", duration_s=round(time.monotonic() - started, 4)), {}
         finally:
             os.close(status_w)
         out, err, stopped = _watch(proc, started + timeout, max_output)
