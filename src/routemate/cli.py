@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from contextlib import aclosing
 from datetime import datetime
@@ -18,8 +19,12 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from .chat import ChatRequest
-from .errors import ConfigError, RoutemateError
+# The command owns its process: no pydantic plugin can be installed for it, and looking for them
+# reads the metadata of every installed distribution (~0.4 s of each start in a busy venv).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from .chat import ChatRequest  # noqa: E402
+from .errors import ConfigError, RoutemateError  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Route every coding request to the cheapest model that answers it well.")
