@@ -101,3 +101,30 @@ def test_fixed_candidate_without_cv_is_usable_directly(tmp_path):
     assert hard.value > easy.value
     cal = router.calibration
     assert len(cal.quantiles) == 101 and list(cal.quantiles) == sorted(cal.quantiles)
+
+
+def test_the_shipped_router_is_what_its_recorded_command_builds_from_this_code(shared_data, tmp_path):
+    """A change to the features without retraining would leave the shipped weights pointing at the
+    wrong buckets: the recorded command, rerun, must give the same model."""
+    import shlex
+
+    from routemate.routing.learned import default_artifact_path
+
+    shipped = json.loads(default_artifact_path().read_text())
+    args = shlex.split(shipped["provenance"]["command"])
+    assert args[:2] == ["routemate", "train"]
+    args = [str(shared_data / "routing" / a.rsplit("/", 1)[1]) if a.endswith(".jsonl") else a for a in args[2:]]
+    out = tmp_path / "router.json"
+    args[args.index("--out") + 1] = str(out)
+    r = cli("train", *args)
+    assert r.returncode == 0, r.stderr
+    rebuilt = json.loads(out.read_text())
+    assert rebuilt["format"] == shipped["format"] and rebuilt["provenance"]["model"] == shipped["provenance"]["model"]
+    # the same scores on every training prompt (a tolerance, not equality: another scikit-learn
+    # release may round the last digits differently)
+    new, old = LearnedRouter(rebuilt), LearnedRouter(shipped)
+    prompts = [o.prompt for name in ("routerbench-mbpp.jsonl", "evalperf.jsonl")
+               for o in load(shared_data / "routing" / name)]
+    worst = max(abs(new.score(f).value - old.score(f).value)
+                for f in (extract([{"role": "user", "content": p}]) for p in prompts))
+    assert worst < 1e-3, f"scores moved by {worst:.4f}: retrain the shipped router with its provenance command"
