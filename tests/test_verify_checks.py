@@ -180,7 +180,7 @@ def test_claimed_output_in_a_comment_is_checked() -> None:
     assert verify("Write a function to reverse a string.", answer).ok
     wrong = answer.replace("# Output: 'cba'", "# Output: 'abc'")
     verdict = verify("Write a function to reverse a string.", wrong)
-    assert not verdict.ok and "claims 'abc' but the code gives 'cba'" in verdict.report()
+    assert not verdict.ok and "`print(rev('abc'))` claims 'abc' but the code gives 'cba'" in verdict.report()
 
 
 def test_example_that_raises_is_a_failure() -> None:

@@ -433,9 +433,13 @@ def _own_check(events: list[dict], py: PythonAnswer, code: str, claims: int, sto
     checks = py.asserts + claims
     usage = next((e for e in events if e["stage"] == "usage"), None)
     problems: list[str] = []
+    shown = py.usage.splitlines()
     for e in events:
         if e["stage"] == "claim" and not e["ok"]:
-            where = f"line {e['line']} claims" if e["line"] else "its example shows"
+            # name the example by its code (`print(f(3))`), not by a line number of an extracted snippet
+            line = shown[e["line"] - 1] if 0 < e["line"] <= len(shown) else ""
+            call = _without_comment(line)
+            where = f"`{call}` claims" if call else "its example shows"
             problems.append(f"{where} {e['want']} but the code gives {e['got']}")
     if usage is not None and usage["ok"] and py.outputs:
         checks += len(py.outputs)
@@ -459,6 +463,16 @@ def _own_check(events: list[dict], py: PythonAnswer, code: str, claims: int, sto
     if checks:
         return Check("own", "pass", checks, checks, label=f"its own {checks} check{'s' * (checks > 1)} pass")
     return Check("own", "pass", label="its example runs")
+
+
+def _without_comment(line: str) -> str:
+    """``print(f(3))  # 7`` → ``print(f(3))`` (a ``#`` inside a string literal stays)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line.strip()).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return line.split("#", 1)[0].strip()
+    cut = next((t.start[1] for t in tokens if t.type == tokenize.COMMENT), None)
+    return (line.strip() if cut is None else line.strip()[:cut]).strip()
 
 
 def _norm(line: str) -> str:
