@@ -32,3 +32,19 @@ def test_log_many_matches_log_row_for_row(tmp_path):
     store.log_many([record])
     one, many = store.recent(2)
     assert {k: v for k, v in one.items() if k != "id"} == {k: v for k, v in many.items() if k != "id"}
+
+
+def test_records_arriving_together_share_one_commit_and_a_read_does_not_wait_for_more(tmp_path):
+    store = Store(tmp_path / "log.db")
+    batches = []
+    original = store.log_many
+    store.log_many = lambda records: (batches.append(len(records)), original(records))[1]
+    # a long linger: only a read (or flush/close) can end the wait before it runs out
+    writer = LogWriter(store, linger=30.0)
+    for i in range(20):
+        writer.log(Record(entry="http", status="ok", prompt=f"p{i}", model="local"))
+    assert writer.flush(timeout=10), "a flush must end the linger, not wait 30 s for more records"
+    assert batches == [20] and len(writer.recent(50)) == 20
+    writer.log(Record(entry="http", status="ok", prompt="last", model="local"))
+    writer.close()                      # close writes what is queued, without waiting either
+    assert Store(tmp_path / "log.db").stats()["requests"] == 21
