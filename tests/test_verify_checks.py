@@ -271,3 +271,14 @@ def test_real_humaneval_prompts_pass_a_correct_answer_and_fail_a_wrong_one(share
     good = verify(prompt, f"```python\n{code}```")
     assert good.ok and f"{n}/{n} examples from the prompt pass" in good.summary(), good.report()
     assert not verify(prompt, f"```python\n{code.replace(old, new)}```").ok
+
+
+def test_a_signature_written_in_prose_names_the_function_and_its_arity() -> None:
+    ask = "Write a python function is_even(n) that returns True when n is even."
+    assert read_request(ask).names == ("is_even",) and read_request(ask).params == {"is_even": 1}
+    good = verify(ask, "```python\ndef is_even(n):\n    return n % 2 == 0\n```")
+    assert good.ok and "defines is_even(n)" in good.summary()
+    assert verify(ask, "```python\ndef even(n):\n    return n % 2 == 0\n```").summary() == "does not define is_even"
+    assert not verify(ask, "```python\ndef is_even(n, m):\n    return n % 2 == 0\n```").ok
+    # prose that only looks like a call names nothing
+    assert read_request("Write a function to compute(x) things.").names == ()

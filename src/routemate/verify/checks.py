@@ -34,6 +34,7 @@ ARROW = re.compile(r"^\s*(?:[-*•]\s*|\d+[.)]\s*|(?:e\.g\.|example|for example|
                    r"outputs?|evaluates to|is)\s*:?\s*`?(?P<want>.+?)`?\s*[.,;]?\s*$", re.I)
 NAMED = re.compile(r"\b(?:function|method|class)\s+(?:called|named)\s+`?([A-Za-z_]\w*)`?|"
                    r"`([A-Za-z_]\w*)\([^`]*\)`|\b(?:function|method)\s+`([A-Za-z_]\w*)`", re.I)
+SIGNATURE_IN_PROSE = re.compile(r"\b(?:function|method)\s+([A-Za-z_]\w*)\(([\w\s,=*]*)\)", re.I)
 DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\((.*?)\)\s*(?:->[^:]*)?:", re.M)
 WANTS_FUNCTION = re.compile(r"\b(function|method|def |class|implement|procedure|routine)\b", re.I)
 CLAIM = re.compile(r"^#+\s*(?P<label>(?:expected\s+)?(?:output|outputs|prints?|returns?|result|expected|answer|"
@@ -130,6 +131,12 @@ def read_request(prompt: str) -> Spec:
         name = next((g for g in groups if g), "")
         if name and name not in BUILTINS:
             names.setdefault(name, None)
+    for name, arglist in SIGNATURE_IN_PROSE.findall(prompt):    # "a function is_even(n) that ..."
+        if name not in BUILTINS and name not in params:
+            names.setdefault(name, None)
+            count = _param_count(arglist)
+            if count >= 0:
+                params[name] = count
     if len(params) == 1:
         examples += _input_output_examples(prompt, next(iter(params)), {e.source for e in examples})
     return Spec(names=tuple(names), params=params, examples=tuple(examples),
