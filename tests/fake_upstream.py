@@ -69,6 +69,7 @@ class FakeUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
@@ -107,6 +108,35 @@ class FakeUpstream:
             request.transport.close()
             raise ConnectionResetError
         return None
+
+    @staticmethod
+    def vector(text: str, dims: int = 8) -> list[float]:
+        """A deterministic stand-in embedding of ``text`` (tests compare against it)."""
+        import hashlib
+
+        digest = hashlib.sha256(text.encode()).digest()
+        return [round(b / 255 - 0.5, 6) for b in digest[:dims]]
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        import base64
+        import struct
+
+        body = await request.json()
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        fault = await self._fault(self._next(), request)
+        if fault is not None:
+            return fault
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = []
+        for i, item in enumerate(inputs):
+            vec = self.vector(item if isinstance(item, str) else json.dumps(item), body.get("dimensions") or 8)
+            value: Any = vec
+            if body.get("encoding_format") == "base64":
+                value = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        tokens = sum(len(str(x).split()) for x in inputs)
+        return web.json_response({"object": "list", "data": data, "model": body["model"],
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError, InvalidRequest
 
 Tier = Literal["local", "frontier"]
-Capability = Literal["chat", "tools", "completions", "fim", "json", "vision"]
+Capability = Literal["chat", "tools", "completions", "fim", "json", "vision", "embeddings"]
 FimTemplate = Literal["starcoder", "codellama", "deepseek", "qwen", "codegemma"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -87,6 +87,8 @@ class ModelConfig(_Strict):
     @property
     def caps(self) -> frozenset[str]:
         if self.capabilities is not None:
+            if set(self.capabilities) == {"embeddings"}:   # an embedding model only: never routed a chat
+                return frozenset({"embeddings"})
             return frozenset(self.capabilities) | {"chat"}
         if self.backend == "embedded":
             return frozenset({"chat", "completions"})
@@ -337,6 +339,14 @@ languages = ["en"]            # natural languages it answers well; others go to 
 # model = "llama3.1:8b"
 # tier = "local"
 # capabilities = ["chat", "tools", "completions"]
+
+# An embedding model for /v1/embeddings (IDE indexing): never a chat candidate, always the same model.
+# [models.embed]
+# backend = "openai"
+# base_url = "http://localhost:11434/v1"
+# model = "nomic-embed-text"
+# tier = "local"
+# capabilities = ["embeddings"]
 
 [models.gpt4o]
 backend = "openai"            # any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp server

@@ -16,9 +16,10 @@ from typing import Any
 from .backends import Backend, create_backend
 from .chat import (ChatRequest, Chunk, Completion, CompletionRequest, Usage, accumulate, estimate_prompt_tokens,
                    estimate_tokens, text_of)
-from .config import Settings, load_settings
+from .config import ModelConfig, Settings, load_settings
 from .costs import model_cost, saved_usd
-from .errors import BackendError, RoutemateError
+from .errors import (BackendError, InvalidRequest, ModelNotFound, NoModelAvailable, PrivacyRefusal,
+                     RoutemateError)
 from .routing import Candidate, Decision, Policy, Router, build_router, decide, extract, fall_back, threshold_for
 from .routing.features import of_request
 from .store import Record, Store
@@ -82,13 +83,24 @@ class Routemate:
     def candidates(self) -> tuple[Candidate, ...]:
         out = []
         for m in self.settings.models.values():
+            if "chat" not in m.caps:       # embedding-only models answer no chat or completion
+                continue
             ok, why = self.settings.available(m)
             out.append(Candidate(name=m.name, tier=m.tier, price=m.price_in + m.price_out, available=ok,
                                  unavailable_why=why, private=m.is_private,
                                  languages=tuple(m.languages) if m.languages is not None else None, caps=m.caps))
         return tuple(out)
 
+    def _not_chat_only(self, pin: str | None) -> None:
+        """A pin naming an embedding-only model gets that said, not "unknown model"."""
+        m = self.settings.models.get(pin or "")
+        if m is not None and "chat" not in m.caps:
+            chat = ", ".join(c.name for c in self.candidates())
+            raise InvalidRequest(f"model {pin!r} only serves embeddings (POST /v1/embeddings)", param="model",
+                                 hint=f"for chat and completions use auto, local, frontier or one of: {chat}")
+
     def policy(self, request: ChatRequest) -> Policy:
+        self._not_chat_only(request.model)
         params = request.params
         needs = set()
         if params.get("tools"):
@@ -138,6 +150,7 @@ class Routemate:
     def route_completion(self, request: CompletionRequest, *, default: str = "local") -> tuple[Decision, Policy]:
         """Route an autocomplete request. ``auto`` means ``default`` (latency-bound: local unless configured)."""
         pin = default if request.model in ("", "auto") else request.model
+        self._not_chat_only(pin)
         messages = [{"role": "user", "content": request.prompt + (request.suffix or "")}]
         features = extract(messages, completion=True)
         needs = {"completions"} | ({"fim"} if request.suffix is not None else set())
@@ -167,6 +180,75 @@ class Routemate:
         from .verify.cascade import Cascade
 
         return await Cascade(self, tests=tests, progress=progress).ask(request, entry=entry)
+
+    # -- embeddings ------------------------------------------------------------------------------------
+    def embedding_model(self, requested: str, texts: list[str]) -> tuple[ModelConfig, str]:
+        """The model that embeds ``texts``, and why. Not routed per request: vectors from different
+        models cannot be compared, so ``auto`` always means the same model (private ones first, then
+        the config's order), and a secret in the input refuses rather than switching models."""
+        from .privacy import private_reason
+
+        serving = [m for m in self.settings.models.values() if "embeddings" in m.caps]
+        example = ('add capabilities = ["embeddings"] to a model, e.g. [models.embed] backend = "openai", '
+                   'base_url = "http://localhost:11434/v1", model = "nomic-embed-text", capabilities = ["embeddings"]')
+        if requested in ("", "auto", "local", "frontier"):
+            pool = [m for m in serving if requested in ("", "auto") or m.tier == requested]
+            if not pool:
+                raise ModelNotFound(f"no {'' if requested in ('', 'auto') else requested + ' '}model serves "
+                                    f"embeddings", param="model", hint=example)
+            chosen = sorted(pool, key=lambda m: not m.is_private)[0]
+            why = f"embeddings: {chosen.name}, the {'private ' if chosen.is_private else ''}embedding model"
+        else:
+            if requested not in self.settings.models:
+                names = ", ".join(["auto", *(m.name for m in serving)])
+                raise ModelNotFound(f"unknown model {requested!r}", hint=f"use one of: {names}" if serving else example)
+            chosen = self.settings.model(requested)
+            if "embeddings" not in chosen.caps:
+                names = ", ".join(m.name for m in serving)
+                raise InvalidRequest(f"model {requested!r} does not serve embeddings", param="model",
+                                     hint=f"use {names}" if names else example)
+            why = f"embeddings: pinned to {chosen.name}"
+        ok, unavailable = self.settings.available(chosen)
+        if not ok:
+            raise NoModelAvailable(f"{chosen.name} cannot embed now: {unavailable}")
+        secret = private_reason(self.settings, [{"role": "user", "content": t} for t in texts])
+        if secret and not chosen.is_private:
+            raise PrivacyRefusal(f"{secret}; the embedding model {chosen.name} is not private, and vectors from "
+                                 f"another model would not match the rest of your index",
+                                 hint="remove the secret from the input, or make a private (local) model the "
+                                      "embedding model")
+        return chosen, why
+
+    async def embed(self, body: dict[str, Any], texts: list[str] | None = None, *,
+                    entry: str = "python") -> dict[str, Any]:
+        """An OpenAI-shaped embeddings response for ``body`` (``input``, ``model``, ...), logged and costed.
+        ``texts``: the input's strings, if already extracted (they are scanned for secrets)."""
+        if texts is None:
+            value = body.get("input")
+            texts = [value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)]
+        requested = str(body.get("model") or "auto")
+        model, why = self.embedding_model(requested, texts)
+        started = time.perf_counter()
+        backend = self.backend(model.name)
+        inner = getattr(backend, "inner", backend)
+        embed = getattr(inner, "embeddings", None)
+        if embed is None:
+            raise InvalidRequest(f"the {model.backend} backend of {model.name} cannot embed", param="model")
+        try:
+            out = await embed(body)
+        except BackendError as exc:
+            self.store.log(Record(entry=entry, status="error", requested=requested, model=model.name,
+                                  tier=model.tier, reason=why, error=str(exc)[:500],
+                                  meta={"endpoint": "embeddings", "inputs": len(texts)}))
+            raise
+        usage = out.get("usage") if isinstance(out.get("usage"), dict) else {}
+        tokens = int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0)
+        out["model"] = model.name
+        self.store.log(Record(entry=entry, status="ok", requested=requested, model=model.name, tier=model.tier,
+                              reason=why, prompt_tokens=tokens, cost_usd=tokens * model.price_in / 1e6,
+                              latency_ms=(time.perf_counter() - started) * 1000,
+                              meta={"endpoint": "embeddings", "inputs": len(texts)}))
+        return out
 
     async def health(self) -> dict[str, tuple[bool, str]]:
         names = list(self.settings.models)

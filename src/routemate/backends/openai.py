@@ -95,6 +95,23 @@ class OpenAIBackend:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /embeddings (``input``, ``dimensions``, ``encoding_format``, ``user`` passed through)."""
+        params = {k: body[k] for k in ("input", "dimensions", "encoding_format", "user") if body.get(k) is not None}
+        resp = await self._open("/embeddings", {**params, "model": self.config.upstream_model})
+        try:
+            raw = await resp.read()
+        finally:
+            resp.release()
+        try:
+            out = json.loads(raw)
+        except ValueError:
+            out = None
+        if not isinstance(out, dict) or not isinstance(out.get("data"), list):
+            raise BackendError(f"{self.config.name}: the upstream's embeddings answer is not OpenAI-shaped "
+                               f"({raw[:120].decode('utf-8', 'replace')!r})")
+        return out
+
     async def _error(self, resp: Any) -> BackendError:
         try:
             raw = await resp.read()

@@ -29,7 +29,7 @@ from ..store import Record
 from .answer import Answer, Exchange, Receive, Send, send_error
 from .metrics import Counter, Gauge, Metrics
 from .wire import (MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, dumps, error_body, parse_chat,
-                   parse_completion, parse_json)
+                   parse_completion, parse_embeddings, parse_json)
 
 log = logging.getLogger("routemate.server")
 Scope = dict[str, Any]
@@ -209,6 +209,21 @@ class Gateway:
         self.metrics.responses.inc(("route", "200"))
         return Response(dumps(body), media_type="application/json")
 
+    async def embeddings(self, request: Request) -> Response:
+        """``POST /v1/embeddings``: one fixed embedding model (see ``Routemate.embedding_model``)."""
+        try:
+            self.check_key(request.headers)
+            body = await self.body(request.headers, request.stream())
+            texts = parse_embeddings(body)
+            out = await self.rm.embed(body, texts, entry="http")
+        except RoutemateError as exc:
+            if isinstance(exc, (PrivacyRefusal, NoModelAvailable)):
+                self._log_refusal(exc, str(body.get("model") or "auto"), "embeddings")
+            return self.error(exc, "embeddings")
+        self.metrics.responses.inc(("embeddings", "200"))
+        return Response(dumps(out), media_type="application/json",
+                        headers={"x-routemate-model": out["model"]})
+
     def model_list(self) -> list[dict[str, Any]]:
         data, seen = [], set()
         for name in TIER_ALIASES:
@@ -287,7 +302,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         err: RoutemateError = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
     else:
         err = NotFound(f"no route {request.method} {request.url.path}",
-                       hint="the API lives under /v1: /v1/chat/completions, /v1/completions, /v1/models")
+                       hint="the API lives under /v1: /v1/chat/completions, /v1/completions, /v1/embeddings, "
+                            "/v1/models")
     return Response(error_body(err), err.status, media_type="application/json")
 
 
@@ -356,6 +372,7 @@ def create_app(settings: Settings | None = None, *, rm: Routemate | None = None,
             Route(f"{prefix}/models", gw.models, methods=["GET"]),
             Route(f"{prefix}/models/{{name:path}}", gw.model, methods=["GET"]),
             Route(f"{prefix}/route", gw.route, methods=["POST"]),
+            Route(f"{prefix}/embeddings", gw.embeddings, methods=["POST"]),
         ]
     routes += [Route("/healthz", gw.healthz, methods=["GET"]), Route("/readyz", gw.readyz, methods=["GET"]),
                Route("/metrics", gw.metrics_endpoint, methods=["GET"])]

@@ -204,6 +204,35 @@ def parse_chat(body: dict[str, Any]) -> tuple[ChatRequest, bool, bool]:
     return ChatRequest(messages, params, model), stream, include_usage
 
 
+def parse_embeddings(body: dict[str, Any]) -> list[str]:
+    """Check an embeddings body; returns its text inputs (token-id inputs give none to scan)."""
+    model = body.get("model", "auto")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise _bad("model", "a model name (auto, or a model with the embeddings capability)", model)
+    if "input" not in body:
+        raise InvalidRequest("'input' is required: a string, an array of strings, or arrays of token ids",
+                             param="input")
+    value = body["input"]
+    if isinstance(value, str):
+        texts = [value]
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        texts = value
+    elif isinstance(value, list) and value and (all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                                                or all(isinstance(v, list) and v and all(
+                                                    isinstance(t, int) and not isinstance(t, bool) for t in v)
+                                                    for v in value)):
+        texts = []
+    else:
+        raise _bad("input", "a non-empty string, array of strings, or array of token-id arrays", value)
+    if any(not t for t in texts):
+        raise InvalidRequest("'input' must not contain empty strings", param="input")
+    fmt = body.get("encoding_format")
+    if fmt is not None and fmt not in ("float", "base64"):
+        raise InvalidRequest(f"'encoding_format' must be float or base64, got {fmt!r}", param="encoding_format")
+    _integer(body, "dimensions", 1)
+    return texts
+
+
 def parse_completion(body: dict[str, Any]) -> tuple[CompletionRequest, bool, bool]:
     model, stream, include_usage = _common(body)
     prompt = body.get("prompt")
