@@ -95,6 +95,8 @@ class Finding:
         return self.kind.startswith(("hostname", "path", "marker", "pattern:"))
 
 
+GATES_VERSION = 1  # bump when gate_of changes: cached gates from another version are not reused
+SHORT_TEXT = 256   # up to this many characters, one finder regex beats a substring test per pattern
 Gate = tuple[tuple[str, ...], bool]      # literals a match must contain (one of), and whether case is ignored
 
 
@@ -186,7 +188,8 @@ def _gates(patterns: list[re.Pattern[str]]) -> list[Gate | None]:
     import hashlib
     import sys
 
-    key = hashlib.sha256(json.dumps([[p.pattern, p.flags] for p in patterns] + [sys.version_info[:2]]).encode())
+    key = hashlib.sha256(json.dumps([[p.pattern, p.flags] for p in patterns]
+                                    + [sys.version_info[:2], GATES_VERSION]).encode())
     cache = _cache_dir() / f"secret-gates-{key.hexdigest()[:16]}.json"
     try:
         return [None if g is None else (tuple(g[0]), bool(g[1]))
@@ -296,6 +299,24 @@ class Detector:
         known += [(label, re.compile(p)) for label, p in OWN]
         gates = _gates([pattern for _, pattern in known])
         self.known = [(label, pattern, gate) for (label, pattern), gate in zip(known, gates)]
+        # For short texts (most chat turns) one regex finds every gate literal present, instead of a
+        # substring test per pattern; per case mode: the literals, longest first, in a lookahead so
+        # every position is tried, and the shorter literals each one starts with.
+        self._finders: list[tuple[bool, re.Pattern[str], dict[str, set[int]]]] = []
+        self._ungated = {i for i, (*_, g) in enumerate(self.known) if g is None}
+        for ignore_case in (False, True):
+            users: dict[str, set[int]] = {}      # literal -> the patterns it gates
+            for i, (*_, g) in enumerate(self.known):
+                if g is not None and g[1] == ignore_case:
+                    for lit in g[0]:
+                        users.setdefault(lit, set()).add(i)
+            lits = sorted(users, key=lambda lit: (-len(lit), lit))
+            if lits:
+                finder = re.compile("(?=(" + "|".join(map(re.escape, lits)) + "))")
+                # a hit on a literal is a hit on every literal it starts with (the lookahead reports
+                # only the longest at each position)
+                self._finders.append((ignore_case, finder, {
+                    lit: set().union(*(users[m] for m in lits if lit.startswith(m))) for lit in lits}))
         extra: list[tuple[str, re.Pattern[str]]] = []
         for host in getattr(cfg, "hostnames", ()) or ():
             extra.append(("hostname", re.compile(_glob(host, r"[A-Za-z0-9-]"), re.I)))
@@ -312,14 +333,26 @@ class Detector:
         lower = text.lower()
         lines = _keyword_lines(text, lower)
         folded: str | None = None
-        for label, pattern, gate in self.known:
-            if gate is not None:
-                literals, ignore_case = gate
-                if ignore_case and folded is None:
-                    folded = text.casefold()
-                haystack = folded if ignore_case else text
-                if not any(lit in haystack for lit in literals):
-                    continue
+        if len(text) <= SHORT_TEXT:
+            folded = text.casefold()
+            todo = set(self._ungated)
+            for ignore_case, finder, gated in self._finders:
+                for lit in set(finder.findall(folded if ignore_case else text)):
+                    todo |= gated[lit]
+            run = [self.known[i] for i in sorted(todo)]
+        else:
+            run = []
+            for entry in self.known:
+                gate = entry[2]
+                if gate is not None:
+                    literals, ignore_case = gate
+                    if ignore_case and folded is None:
+                        folded = text.casefold()
+                    haystack = folded if ignore_case else text
+                    if not any(lit in haystack for lit in literals):
+                        continue
+                run.append(entry)
+        for label, pattern, _ in run:
             matches = _within(pattern, text, lines) if label in CONTEXT_KINDS else pattern.finditer(text)
             for m in matches:
                 start, end = _value_span(m)
