@@ -42,16 +42,22 @@ class Keywords:
 
     words: frozenset[str]
     phrases: tuple[tuple[str, str, str], ...] = ()     # (first word, " padded phrase ", phrase)
+    by_first: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)   # first word -> phrases
 
     def found(self, tokens: frozenset[str], joined: str) -> set[str]:
         hits = set(self.words & tokens)
-        # a phrase can only be there if its first word is: most are skipped without a scan
-        hits.update(p for first, padded, p in self.phrases if first in tokens and padded in joined)
+        # a phrase can only be there if its first word is: only those phrases are looked for
+        for first in self.by_first.keys() & tokens:
+            hits.update(p for padded, p in self.by_first[first] if padded in joined)
         return hits
 
 
 def kw(words: str, *phrases: str) -> Keywords:
-    return Keywords(frozenset(words.split()), tuple((p.split()[0], f" {p} ", p) for p in phrases))
+    entries = tuple((p.split()[0], f" {p} ", p) for p in phrases)
+    by_first: dict[str, tuple[tuple[str, str], ...]] = {}
+    for first, padded, p in entries:
+        by_first[first] = (*by_first.get(first, ()), (padded, p))
+    return Keywords(frozenset(words.split()), entries, by_first)
 
 
 # Task kinds, checked in this order against the last user turn's prose: the first that matches wins.
@@ -89,6 +95,8 @@ _FOLD = {"deadlocks": "deadlock", "invariants": "invariant", "race conditions": 
 # Constraints count every occurrence ("must" twice is two constraints).
 CONSTRAINTS = ("must", "without", "should not", "only use", "at most", "at least", "in place", "no external",
                "no third party", "constant space", "constant time")
+
+_CONSTRAINT_KEYS = tuple((c.partition(" ")[0], f" {c} ") for c in CONSTRAINTS)
 
 TEST_PREFIXES = ("assert ", "assert(", ">>> ", "def test_", "it(", "describe(", "#[test]")
 CODE_PREFIXES = ("def ", "class ", "import ", "return", "#include", "fn ", "func ", "public ", "private ",
@@ -275,7 +283,7 @@ def extract(messages: list[Message], *, tools: int = 0, completion: bool = False
         messages=len(messages), turns=len(users), tools=tools,
         tool_calls=sum(len(m.get("tool_calls") or ()) for m in messages),
         reasoning=len(markers),
-        constraints=sum(joined.count(f" {c} ") for c in CONSTRAINTS if c.partition(" ")[0] in vocab),
+        constraints=sum(joined.count(padded) for first, padded in _CONSTRAINT_KEYS if first in vocab),
         has_tests=_has_tests(_window(last_user)), has_traceback=_has_traceback(text),
         has_system=any(role == "system" for role, _ in texts),
     )
