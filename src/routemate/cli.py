@@ -20,7 +20,8 @@ from typing import Any, Callable, Optional
 import typer
 
 # The command owns its process: no pydantic plugin can be installed for it, and looking for them
-# reads the metadata of every installed distribution (~0.4 s of each start in a busy venv).
+# reads the metadata of every installed distribution (~0.4 s of each start in a busy venv). To keep
+# plugins (e.g. tracing in `routemate serve`), set PYDANTIC_DISABLE_PLUGINS to an empty value.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from .chat import ChatRequest  # noqa: E402
