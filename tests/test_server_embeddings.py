@@ -119,3 +119,23 @@ def test_without_an_embedding_model_the_error_says_how_to_add_one(gateway: Runni
     r = gateway.post("/v1/embeddings", {"input": "x"})
     assert r.status == 404 and r.json()["error"]["code"] == "model_not_found"
     assert 'capabilities = ["embeddings"]' in r.json()["error"]["message"]
+
+
+def test_the_python_api_embeds_and_logs_too(embed_gateway: RunningGateway) -> None:
+    import asyncio
+
+    from routemate import Routemate
+
+    rm = Routemate()                 # the same config, its own process state
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await rm.embed({"input": ["def f():", "pass"], "encoding_format": "float"})
+        finally:
+            await rm.aclose()
+
+    out = asyncio.run(go())
+    assert out["model"] == "embed" and [d["embedding"] for d in out["data"]] == [
+        FakeUpstream.vector("def f():"), FakeUpstream.vector("pass")]
+    row = rm.store.recent(1)[0]
+    assert (row["entry"], row["model"], row["meta"]["endpoint"]) == ("python", "embed", "embeddings")
