@@ -57,5 +57,7 @@ def test_stats_share_spend_and_saved_per_model(tmp_path):
     s = store.stats()
     assert (s["requests"], s["ok"], s["errors"]) == (4, 3, 1)
     assert abs(s["saved_usd"] - 0.03) < 1e-9 and abs(s["cost_usd"] - 0.05) < 1e-9
+    # all on the frontier would have cost 0.08: 0.03 of it saved
+    assert abs(s["frontier_usd"] - 0.08) < 1e-9 and abs(s["saved_share"] - 0.375) < 1e-9
     shares = {m["model"]: m["share"] for m in s["models"]}
     assert shares == {"local": 0.75, "gpt4o": 0.25}

@@ -342,11 +342,12 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
 
     con = _console(stderr=False)
     con.print(f"{s['requests']} requests ({s['ok']} ok, {s['errors']} errors, {s['cancelled']} cancelled) · "
-              f"spent ${s['cost_usd']:.6f} · saved ${s['saved_usd']:.6f}")
-    table = Table("model", "tier", "requests", "share", "spent $", "saved $", "avg ms")
+              f"spent {_usd(s['cost_usd'])} where the frontier model alone would have cost {_usd(s['frontier_usd'])}: "
+              f"saved {_usd(s['saved_usd'])} ({s['saved_share']:.0%})")
+    table = Table("model", "tier", "requests", "share", "spent", "saved", "avg ms")
     for m in s["models"]:
-        table.add_row(m["model"], m["tier"], str(m["requests"]), f"{m['share']:.0%}", f"{m['cost_usd'] or 0:.6f}",
-                      f"{m['saved_usd'] or 0:.6f}", f"{m['avg_latency_ms'] or 0:.0f}")
+        table.add_row(m["model"], m["tier"], str(m["requests"]), f"{m['share']:.0%}", _usd(m["cost_usd"]),
+                      _usd(m["saved_usd"]), f"{m['avg_latency_ms'] or 0:.0f}")
     con.print(table)
 
 

@@ -190,6 +190,9 @@ class Store:
             "requests": n,
             "ok": total[5] or 0, "errors": total[6] or 0, "cancelled": total[7] or 0,
             "cost_usd": round(total[1], 8), "saved_usd": round(total[2], 8),
+            # what the same tokens would have cost on the frontier model, and the share saved
+            "frontier_usd": round(total[1] + total[2], 8),
+            "saved_share": (total[2] / (total[1] + total[2])) if total[1] + total[2] > 0 else 0.0,
             "prompt_tokens": total[3], "completion_tokens": total[4],
             "models": [{**dict(r), "share": (r["requests"] / n if n else 0.0)} for r in per_model],
         }
