@@ -299,13 +299,15 @@ class Detector:
         known += [(label, re.compile(p)) for label, p in OWN]
         gates = _gates([pattern for _, pattern in known])
         self.known = [(label, pattern, gate) for (label, pattern), gate in zip(known, gates)]
-        # For short texts (most chat turns) one regex finds every gate literal present, instead of a
-        # substring test per pattern; per case mode: the literals, longest first, in a lookahead so
-        # every position is tried, and the shorter literals each one starts with.
-        self._finders: list[tuple[bool, re.Pattern[str], dict[str, set[int]]]] = []
+        # Which gate literals a text holds is found once per literal (several patterns share one):
+        # in short texts (most chat turns) by one regex over all of them, in longer ones by a
+        # substring test each. Per case mode: the literals, longest first, in a lookahead so every
+        # position is tried; the patterns each literal gates; and the patterns gated by a literal or
+        # by any shorter literal it starts with (the lookahead reports only the longest at a position).
+        self._finders: list[tuple[bool, re.Pattern[str], dict[str, set[int]], dict[str, set[int]]]] = []
         self._ungated = {i for i, (*_, g) in enumerate(self.known) if g is None}
         for ignore_case in (False, True):
-            users: dict[str, set[int]] = {}      # literal -> the patterns it gates
+            users: dict[str, set[int]] = {}
             for i, (*_, g) in enumerate(self.known):
                 if g is not None and g[1] == ignore_case:
                     for lit in g[0]:
@@ -313,10 +315,8 @@ class Detector:
             lits = sorted(users, key=lambda lit: (-len(lit), lit))
             if lits:
                 finder = re.compile("(?=(" + "|".join(map(re.escape, lits)) + "))")
-                # a hit on a literal is a hit on every literal it starts with (the lookahead reports
-                # only the longest at each position)
-                self._finders.append((ignore_case, finder, {
-                    lit: set().union(*(users[m] for m in lits if lit.startswith(m))) for lit in lits}))
+                by_prefix = {lit: set().union(*(users[m] for m in lits if lit.startswith(m))) for lit in lits}
+                self._finders.append((ignore_case, finder, by_prefix, users))
         extra: list[tuple[str, re.Pattern[str]]] = []
         for host in getattr(cfg, "hostnames", ()) or ():
             extra.append(("hostname", re.compile(_glob(host, r"[A-Za-z0-9-]"), re.I)))
@@ -332,26 +332,19 @@ class Detector:
         found: list[Finding] = []
         lower = text.lower()
         lines = _keyword_lines(text, lower)
-        folded: str | None = None
-        if len(text) <= SHORT_TEXT:
-            folded = text.casefold()
-            todo = set(self._ungated)
-            for ignore_case, finder, gated in self._finders:
-                for lit in set(finder.findall(folded if ignore_case else text)):
-                    todo |= gated[lit]
-            run = [self.known[i] for i in sorted(todo)]
-        else:
-            run = []
-            for entry in self.known:
-                gate = entry[2]
-                if gate is not None:
-                    literals, ignore_case = gate
-                    if ignore_case and folded is None:
-                        folded = text.casefold()
-                    haystack = folded if ignore_case else text
-                    if not any(lit in haystack for lit in literals):
-                        continue
-                run.append(entry)
+        folded = text.casefold()
+        todo = set(self._ungated)
+        short = len(text) <= SHORT_TEXT
+        for ignore_case, finder, by_prefix, users in self._finders:
+            haystack = folded if ignore_case else text
+            if short:
+                for lit in set(finder.findall(haystack)):
+                    todo |= by_prefix[lit]
+            else:
+                for lit, gated in users.items():
+                    if lit in haystack:
+                        todo |= gated
+        run = [self.known[i] for i in sorted(todo)]
         for label, pattern, _ in run:
             matches = _within(pattern, text, lines) if label in CONTEXT_KINDS else pattern.finditer(text)
             for m in matches:
