@@ -119,6 +119,22 @@ def test_helpers() -> None:
     assert is_placeholder("XXXXXXXXXXXX") and is_placeholder("${API_KEY}") and not is_placeholder("Zq8#kLm2")
 
 
+def test_a_text_seen_before_is_not_scanned_again_and_gets_the_same_findings(detector: Detector) -> None:
+    text = "Here is my config:\n" + "x = 1\n" * 100 + "GITHUB_TOKEN=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5\n"
+    first = detector.scan(text)
+    calls = []
+    original = detector._scan
+    detector._scan = lambda t: (calls.append(t), original(t))[1]       # type: ignore[method-assign]
+    try:
+        again = detector.scan(text)
+        other = detector.scan(text.replace("x = 1", "y = 2"))
+    finally:
+        del detector._scan
+    assert again == first and first and calls == [text.replace("x = 1", "y = 2")]
+    assert [f.kind for f in other] == [f.kind for f in first]
+    assert text not in repr(detector._memo), "only digests are kept, never the text"
+
+
 def test_literal_gates_name_what_every_match_contains() -> None:
     import re
 
@@ -131,9 +147,13 @@ def test_literal_gates_name_what_every_match_contains() -> None:
     assert gate_of(re.compile(r"\d{8,10}:[0-9A-Za-z_-]{35}")) is None      # nothing literal: always run
 
 
-def test_gated_scan_finds_exactly_what_an_ungated_scan_finds(detector: Detector, corpus: list[dict]) -> None:
-    ungated = Detector(PrivacyConfig())
-    ungated.known = [(label, pattern, None) for label, pattern, _ in ungated.known]
+def test_gated_scan_finds_exactly_what_an_ungated_scan_finds(detector: Detector, corpus: list[dict],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from routemate.privacy import detect
+
+    monkeypatch.setattr(detect, "_gates", lambda patterns: [None] * len(patterns))
+    ungated = Detector(PrivacyConfig())          # every pattern runs on every text
+    assert all(g is None for *_, g in ungated.known) and not ungated._finders
     assert sum(g is not None for *_, g in detector.known) > len(detector.known) // 2
     source = (Path(__file__).parents[1] / "src" / "routemate" / "service.py").read_text()
     texts = [r["text"] for r in corpus]

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import os
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,6 +98,7 @@ class Finding:
 
 
 GATES_VERSION = 1  # bump when gate_of changes: cached gates from another version are not reused
+MEMO_SIZE = 1024   # texts whose scan results are remembered (by digest), most recently used kept
 SHORT_TEXT = 256   # up to this many characters, one finder regex beats a substring test per pattern
 Gate = tuple[tuple[str, ...], bool]      # literals a match must contain (one of), and whether case is ignored
 
@@ -185,7 +188,6 @@ def gate_of(pattern: re.Pattern[str]) -> Gate | None:
 
 def _gates(patterns: list[re.Pattern[str]]) -> list[Gate | None]:
     """``gate_of`` each pattern, cached on disk: parsing ~60 regexes costs ~15 ms of every start."""
-    import hashlib
     import sys
 
     key = hashlib.sha256(json.dumps([[p.pattern, p.flags] for p in patterns]
@@ -317,6 +319,8 @@ class Detector:
                 finder = re.compile("(?=(" + "|".join(map(re.escape, lits)) + "))")
                 by_prefix = {lit: set().union(*(users[m] for m in lits if lit.startswith(m))) for lit in lits}
                 self._finders.append((ignore_case, finder, by_prefix, users))
+        self._memo: OrderedDict[bytes, tuple[Finding, ...]] = OrderedDict()
+        self._memo_lock = threading.Lock()
         extra: list[tuple[str, re.Pattern[str]]] = []
         for host in getattr(cfg, "hostnames", ()) or ():
             extra.append(("hostname", re.compile(_glob(host, r"[A-Za-z0-9-]"), re.I)))
@@ -329,6 +333,25 @@ class Detector:
         self.extra = extra
 
     def scan(self, text: str) -> list[Finding]:
+        """Every secret and private marker in ``text``. Results for longer texts are remembered by a
+        digest of the text (never the text): a client resends the whole conversation every turn,
+        and only the new message needs scanning."""
+        if len(text) < SHORT_TEXT:
+            return self._scan(text)
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self._memo_lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+                return list(hit)
+        found = self._scan(text)
+        with self._memo_lock:
+            self._memo[key] = tuple(found)
+            if len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return found
+
+    def _scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
         lower = text.lower()
         lines = _keyword_lines(text, lower)
