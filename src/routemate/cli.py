@@ -318,8 +318,8 @@ def logs(
             del cells[7], cells[2]
         table.add_row(*cells)
     con.print(table)
-    if not as_json and rows:
-        con.print("[dim]full rows: routemate logs --json[/]")
+    if rows:     # a hint, not data: stderr, so `routemate logs > file` keeps only the table
+        _console().print("[dim]full rows: routemate logs --json[/]")
 
 
 def _usd(x: float | None) -> str:
