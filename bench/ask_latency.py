@@ -71,9 +71,15 @@ def raw_stream(server, tokens: int) -> tuple[int, float]:
 
     done = threading.Event()
 
+    # the sampling routemate sends by default (top_p, repeat_penalty), so only the pipeline differs
+    from routemate.backends.embedded import GENERATION_DEFAULTS
+
+    sampling = {k: v for k, v in GENERATION_DEFAULTS.items() if k != "max_tokens"}
+
     def run() -> None:
-        server.handle_chat_completions({"messages": [{"role": "user", "content": PROMPT}], "max_tokens": tokens,
-                                        "temperature": 0, "ignore_eos": True, "stream": True}, on_chunk)
+        server.handle_chat_completions({**sampling, "messages": [{"role": "user", "content": PROMPT}],
+                                        "max_tokens": tokens, "temperature": 0, "ignore_eos": True, "stream": True},
+                                       on_chunk)
         done.set()
 
     threading.Thread(target=run).start()
