@@ -83,6 +83,8 @@ def test_models_lists_reachability(env, hybrid):
     r = cli("models", "--json", env={**os.environ})
     rows = {m["name"]: m for m in json.loads(r.stdout)}
     assert rows["local"]["reachable"] and rows["gpt4o"]["reachable"] and rows["gpt4o"]["tier"] == "frontier"
+    assert rows["local"]["capabilities"] == ["chat", "completions"]
+    assert rows["gpt4o"]["capabilities"] == ["chat", "completions", "json", "tools"]
     down = cli("models", "--json", env={k: v for k, v in os.environ.items() if k != "FAKE_OPENAI_KEY"})
     gpt = {m["name"]: m for m in json.loads(down.stdout)}["gpt4o"]
     assert not gpt["reachable"] and gpt["status"] == "FAKE_OPENAI_KEY is not set"

@@ -267,17 +267,17 @@ def models(as_json: bool = typer.Option(False, "--json")) -> None:
         ok, why = health[m.name]
         rows.append({"name": m.name, "backend": m.backend, "tier": m.tier, "model": m.upstream_model,
                      "price_in": m.price_in, "price_out": m.price_out, "private": m.is_private,
-                     "reachable": ok, "status": why})
+                     "capabilities": sorted(m.caps), "reachable": ok, "status": why})
     if as_json:
         print(json.dumps(rows))
         return
     from rich.table import Table
 
-    table = Table("name", "backend", "tier", "upstream", "$/1M in·out", "status")
+    table = Table("name", "backend", "tier", "upstream", "serves", "$/1M in·out", "status")
     for r in rows:
         status = f"[green]✓[/] {r['status']}" if r["reachable"] else f"[red]✗[/] {r['status']}"
-        table.add_row(r["name"], r["backend"], r["tier"], r["model"], f"{r['price_in']:.2f} · {r['price_out']:.2f}",
-                      status)
+        table.add_row(r["name"], r["backend"], r["tier"], r["model"], ", ".join(r["capabilities"]),
+                      f"{r['price_in']:.2f} · {r['price_out']:.2f}", status)
     _console(stderr=False).print(table)
 
 
