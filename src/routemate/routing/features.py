@@ -41,8 +41,8 @@ class Keywords:
     """Single words (exact tokens) and multi-word phrases, matched on token boundaries."""
 
     words: frozenset[str]
-    phrases: tuple[tuple[str, str, str], ...] = ()     # (first word, " padded phrase ", phrase)
-    by_first: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)   # first word -> phrases
+    # phrases by their first word: (" padded phrase ", phrase), padded to match on token boundaries
+    by_first: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def found(self, tokens: frozenset[str], joined: str) -> set[str]:
         hits = set(self.words & tokens)
@@ -53,11 +53,11 @@ class Keywords:
 
 
 def kw(words: str, *phrases: str) -> Keywords:
-    entries = tuple((p.split()[0], f" {p} ", p) for p in phrases)
     by_first: dict[str, tuple[tuple[str, str], ...]] = {}
-    for first, padded, p in entries:
-        by_first[first] = (*by_first.get(first, ()), (padded, p))
-    return Keywords(frozenset(words.split()), entries, by_first)
+    for p in phrases:
+        first = p.split()[0]
+        by_first[first] = (*by_first.get(first, ()), (f" {p} ", p))
+    return Keywords(frozenset(words.split()), by_first)
 
 
 # Task kinds, checked in this order against the last user turn's prose: the first that matches wins.
