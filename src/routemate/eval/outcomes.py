@@ -17,6 +17,13 @@ from typing import Any
 from ..errors import InvalidRequest
 
 
+def file_digest(path: Path | str) -> str:
+    """The short sha256 that identifies an outcome file in a router's provenance."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Outcome:
     id: str

@@ -14,7 +14,7 @@ from ..errors import InvalidRequest, RoutemateError
 from ..routing import Router, extract, get_router
 from ..routing.learned import LearnedRouter
 from . import metrics
-from .outcomes import Outcome, load, require_models
+from .outcomes import Outcome, file_digest, load, require_models
 
 PLOT_HINT = "install the training extra for plots: pip install 'routemate[train]'"
 
@@ -32,9 +32,7 @@ def trained_on(router: Router, path: Path | str, split: str | None) -> str | Non
     data = (getattr(router, "provenance", None) or {}).get("data") or {}
     if not data:
         return None
-    import hashlib
-
-    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    sha = file_digest(path)
     for name, info in data.items():
         seen = str(info.get("split") or "all")
         if info.get("sha256") == sha and (seen == "all" or split is None or seen == split):

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import RoutemateError
 from ..eval import metrics
-from ..eval.outcomes import load, models_in
+from ..eval.outcomes import file_digest, load, models_in
 from . import vectorize
 from .features import extract
 from .learned import FORMAT
@@ -115,7 +115,7 @@ def load_rows(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str],
         s = pick(strong, models_in(outcomes), "strong", str(path))
         kept = [o for o in outcomes if w in o.scores and s in o.scores and norm_prompt(o.prompt) not in banned]
         rows += [Row(o.prompt, o.source or Path(path).stem, o.scores[w], o.scores[s], o.split) for o in kept]
-        info[Path(path).name] = {"sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16],
+        info[Path(path).name] = {"sha256": file_digest(path),
                                  "rows": len(kept), "excluded": len(outcomes) - len(kept), "weak": w, "strong": s,
                                  "split": split or "all"}
     if len(rows) < 20:
@@ -211,13 +211,18 @@ def fit(design: Design, rows: Sequence[Row], idx: Sequence[int], cand: Candidate
     return scorer
 
 
+def _fold(prompt: str) -> int:
+    """One of 5 folds, by prompt text: the same prompt always lands in the same fold."""
+    return int(hashlib.md5(norm_prompt(prompt).encode()).hexdigest(), 16) % 5
+
+
 def groups_of(rows: Sequence[Row]) -> tuple[list[str], str]:
     """Held-out groups: each source (and each split of a source that has several)."""
     keys = [f"{r.source}:{r.split}" if r.split != "all" else r.source for r in rows]
     if len(set(keys)) > 1:
         return keys, "source"
     # one source: 5 groups by prompt, so a prompt never sits on both sides
-    return [f"fold{int(hashlib.md5(norm_prompt(r.prompt).encode()).hexdigest(), 16) % 5}" for r in rows], "prompt"
+    return [f"fold{_fold(r.prompt)}" for r in rows], "prompt"
 
 
 def cross_validate(design: Design, rows: Sequence[Row], cands: Sequence[Candidate] = CANDIDATES,
@@ -252,7 +257,7 @@ def calibration(design: Design, rows: Sequence[Row], cand: Candidate) -> dict[st
     """Score quantiles and the quality curve from 5-fold out-of-fold predictions on the training rows."""
     import numpy as np
 
-    folds = [int(hashlib.md5(norm_prompt(r.prompt).encode()).hexdigest(), 16) % 5 for r in rows]
+    folds = [_fold(r.prompt) for r in rows]
     pred = np.zeros(len(rows))
     for k in range(5):
         test = [i for i, f in enumerate(folds) if f == k]
