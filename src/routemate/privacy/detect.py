@@ -199,13 +199,7 @@ def _gates(patterns: list[re.Pattern[str]]) -> list[Gate | None]:
     except (OSError, ValueError, TypeError, IndexError):
         pass
     gates = [gate_of(p) for p in patterns]
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(gates), encoding="utf-8")
-        os.replace(tmp, cache)
-    except OSError:
-        pass
+    _write_cache(cache, gates)
     return gates
 
 
@@ -234,14 +228,20 @@ def _detect_secrets_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
             continue
         for pattern in getattr(cls(), "denylist", ()) or ():
             out.append((label, pattern))
+    _write_cache(cache, [(label, p.pattern, p.flags) for label, p in out])
+    return tuple(out)
+
+
+def _write_cache(path: Path, data: object) -> None:
+    """Write ``data`` as JSON atomically (a reader never sees half a file); a cache that cannot be
+    written only costs the next start its time."""
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps([(label, p.pattern, p.flags) for label, p in out]), encoding="utf-8")
-        os.replace(tmp, cache)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
     except OSError:
         pass
-    return tuple(out)
 
 
 def _cache_dir() -> Path:
@@ -355,7 +355,7 @@ class Detector:
         found: list[Finding] = []
         lower = text.lower()
         lines = _keyword_lines(text, lower)
-        folded = text.casefold()
+        folded = lower if text.isascii() else text.casefold()    # the same string for ASCII: no second copy
         todo = set(self._ungated)
         short = len(text) <= SHORT_TEXT
         for ignore_case, finder, by_prefix, users in self._finders:
