@@ -62,6 +62,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, unverified: str = "ac
 
     ``scores`` (one router score per row of ``rows``) switch on the live policy's use of the
     router: see the module docstring."""
+    from ..verify.cascade import must_escalate
     from ..verify.checks import verify
 
     pairs = [(r, sc) for r, sc in zip(rows, scores if scores is not None else [None] * len(rows))
@@ -98,9 +99,9 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, unverified: str = "ac
         if verdict is None:                     # the router is confident: the weak model is not asked
             up, path = True, "skipped"
         else:
-            strict = unverified == "escalate" or (score is not None and score >= threshold)
-            up = (not verdict.ok) or (strict and not verdict.ran)
-            path = "weak first" if score is not None and score >= threshold else "weak"
+            lowered = score is not None and score >= threshold    # routed higher, the weak model tries first
+            up = must_escalate(verdict, lowered=lowered, unverified=unverified)
+            path = "weak first" if lowered else "weak"
         skipped += verdict is None
         quality += s if up else w
         weak_q, strong_q, oracle_q = weak_q + w, strong_q + s, oracle_q + max(w, s)

@@ -42,6 +42,13 @@ CODE_WORDS = re.compile(r"\b(functions?|methods?|class(es)?|script|program|code|
                         r"unit tests?|def|lambda|api|endpoint|parser|decorator|module)\b", re.I)
 
 
+def must_escalate(verdict: Verdict, *, lowered: bool, unverified: str) -> bool:
+    """Whether a checked answer goes up the ladder: it failed, or nothing could be run against it and
+    either the router had sent the request higher (``lowered``: the cheap model only tried first) or
+    ``unverified = "escalate"``. ``eval cascade`` replays exactly this."""
+    return not verdict.ok or (not verdict.ran and (lowered or unverified == "escalate"))
+
+
 def is_code_request(request: ChatRequest) -> bool:
     """Whether verification applies by default: the request asks for code to be written or changed
     ("write a story" is a generate task too, but has no code to check)."""
@@ -202,8 +209,7 @@ class Cascade:
             attempts.append(Attempt(answer, verdict))
             self._log(answer, verdict, parent, number, run.attempts)
             parent = parent or answer.log_id
-            weak = not verdict.ran and (lowered or self.config.unverified == "escalate")
-            if verdict.ok and not weak:
+            if not must_escalate(verdict, lowered=lowered, unverified=self.config.unverified):
                 break
             nxt = self.ladder(policy, [a.answer.model for a in attempts])
             if decision.pinned or not nxt or number > self.config.max_escalations:
