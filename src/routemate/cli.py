@@ -296,27 +296,24 @@ def logs(
     from rich.table import Table
 
     con = _console(stderr=False)
-    narrow = con.width < 100
+    columns = [("id", "right"), ("time", "left"), ("via", "left"), ("model", "left"), ("tokens", "right"),
+               ("cost", "right"), ("saved", "right"), ("ms", "right"), ("status", "left")]
+    if con.width < 100:
+        columns = [(name, justify) for name, justify in columns if name not in ("via", "ms")]
     # one line per request whatever the width: the reason gets what is left and ends in "…"
     table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
-    for name, justify in (("id", "right"), ("time", "left"), ("via", "left"), ("model", "left"),
-                          ("tokens", "right"), ("cost", "right"), ("saved", "right"), ("ms", "right"),
-                          ("status", "left")):
-        if narrow and name in ("via", "ms"):
-            continue
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)   # type: ignore[arg-type]
     table.add_column("reason", ratio=1, no_wrap=True, overflow="ellipsis", min_width=12)
     today = datetime.now().strftime("%m-%d")
     for r in reversed(rows):
         stamp = datetime.fromtimestamp(r["ts"])
-        when = stamp.strftime("%H:%M:%S" if stamp.strftime("%m-%d") == today else "%m-%d %H:%M")
-        cells = [str(r["id"]), when, r["entry"], _escape(r["model"] or "-"),
-                 f"{r['prompt_tokens']}+{r['completion_tokens']}", _usd(r["cost_usd"]), _usd(r["saved_usd"]),
-                 f"{r['latency_ms'] or 0:.0f}", r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]",
-                 _escape(" ".join((r["reason"] or "").split()))]
-        if narrow:
-            del cells[7], cells[2]
-        table.add_row(*cells)
+        cells = {"id": str(r["id"]), "via": r["entry"], "model": _escape(r["model"] or "-"),
+                 "time": stamp.strftime("%H:%M:%S" if stamp.strftime("%m-%d") == today else "%m-%d %H:%M"),
+                 "tokens": f"{r['prompt_tokens']}+{r['completion_tokens']}", "cost": _usd(r["cost_usd"]),
+                 "saved": _usd(r["saved_usd"]), "ms": f"{r['latency_ms'] or 0:.0f}",
+                 "status": r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]"}
+        table.add_row(*(cells[name] for name, _ in columns), _escape(" ".join((r["reason"] or "").split())))
     con.print(table)
     if rows:     # a hint, not data: stderr, so `routemate logs > file` keeps only the table
         _console().print("[dim]full rows: routemate logs --json[/]")
