@@ -67,6 +67,7 @@ class Routemate:
         self.threshold = threshold_for(self.router, self.settings.routing)
         self._store = store
         self._backends: dict[str, Backend] = {}
+        self._candidates: tuple[Candidate, ...] | None = None
 
     # -- parts ----------------------------------------------------------------------------------------
     @property
@@ -83,9 +84,8 @@ class Routemate:
     def candidates(self) -> tuple[Candidate, ...]:
         """Every model a chat or completion can go to, as the pure decision sees it. Built once: it
         depends only on the settings (circuit breakers adjust it per request in GuardedRoutemate)."""
-        cached = self.__dict__.get("_candidates")
-        if cached is not None:
-            return cached
+        if self._candidates is not None:
+            return self._candidates
         out = []
         for m in self.settings.models.values():
             if "chat" not in m.caps:       # embedding-only models answer no chat or completion
@@ -94,7 +94,7 @@ class Routemate:
             out.append(Candidate(name=m.name, tier=m.tier, price=m.price_in + m.price_out, available=ok,
                                  unavailable_why=why, private=m.is_private,
                                  languages=tuple(m.languages) if m.languages is not None else None, caps=m.caps))
-        self._candidates: tuple[Candidate, ...] = tuple(out)
+        self._candidates = tuple(out)
         return self._candidates
 
     def _not_chat_only(self, pin: str | None) -> None:

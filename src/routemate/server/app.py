@@ -211,14 +211,14 @@ class Gateway:
 
     async def embeddings(self, request: Request) -> Response:
         """``POST /v1/embeddings``: one fixed embedding model (see ``Routemate.embedding_model``)."""
+        body: dict[str, Any] = {}
         try:
             self.check_key(request.headers)
             body = await self.body(request.headers, request.stream())
             texts = parse_embeddings(body)
             out = await self.rm.embed(body, texts, entry="http")
         except RoutemateError as exc:
-            if isinstance(exc, (PrivacyRefusal, NoModelAvailable)):
-                self._log_refusal(exc, str(body.get("model") or "auto"), "embeddings")
+            self._log_refusal(exc, str(body.get("model") or "auto"), "embeddings")
             return self.error(exc, "embeddings")
         self.metrics.responses.inc(("embeddings", "200"))
         return Response(dumps(out), media_type="application/json",
