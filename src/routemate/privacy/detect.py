@@ -434,9 +434,9 @@ def _is_code_reference(value: str) -> bool:
                 or re.fullmatch(r"[a-z_]+", value))
 
 
-def _keyword_lines(text: str, lower: str | None = None) -> list[tuple[int, int]]:
-    """Spans of the lines that mention a secret-ish word: one regex pass, not a loop over lines."""
-    lower = text.lower() if lower is None else lower
+def _keyword_lines(text: str, lower: str) -> list[tuple[int, int]]:
+    """Spans of the lines that mention a secret-ish word (``lower`` is ``text.lower()``): one regex
+    pass, not a loop over lines."""
     if len(lower) != len(text):     # a few characters lower-case to two: positions would drift
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     spans: list[tuple[int, int]] = []
