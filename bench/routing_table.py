@@ -15,8 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from routemate.eval import metrics
-from routemate.eval.outcomes import load, require_models
+from routemate.routing import metrics
+from routemate.eval.outcomes import load, prompts_of, require_models, training_rows
 from routemate.eval.routing import evaluate, plot
 from routemate.routing import RulesRouter
 from routemate.routing.learned import LearnedRouter
@@ -48,8 +48,9 @@ def main() -> None:
                "| evaluated on | budget | threshold | strong share | quality | PGR |", "|---|---|---|---|---|---|"]
     for label, file, split, (weak, strong), train_files, train_split, exclude_split in SCENARIOS:
         started = time.perf_counter()
-        artifact, report = train([args.data_dir / f for f in train_files], WEAK, STRONG, split=train_split,
-                                 exclude=[args.data_dir / file], exclude_split=exclude_split,
+        rows, info = training_rows([args.data_dir / f for f in train_files], WEAK, STRONG, split=train_split,
+                                   exclude=prompts_of([args.data_dir / file], exclude_split))
+        artifact, report = train(rows, info, excluded=[file + (f" ({exclude_split} split)" if exclude_split else "")],
                                  command="bench/routing_table.py")
         slug = label.split(",")[0].replace(" ", "-") + ("-cross" if "only" in label else "")
         (args.out / f"router-without-{slug}.json").write_text(json.dumps(artifact))

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from routemate.eval.outcomes import load
+from routemate.eval.outcomes import load, training_rows
 from routemate.routing import LearnedRouter, extract
-from routemate.routing.train import TrainingError, load_rows, need_sklearn, train
+from routemate.routing.train import TrainingError, need_sklearn, train
 
 HARD_WORDS = ["prime", "matrix", "regex", "recursion", "fibonacci", "bitwise"]
 EASY_WORDS = ["list", "string", "upper", "reverse", "length", "first"]
@@ -61,7 +61,7 @@ def test_train_then_eval_on_unseen_models_and_a_held_out_file(tmp_path):
 
 def test_routers_never_see_hidden_tests_or_scores(tmp_path):
     data = synthetic(tmp_path / "train.jsonl", 40, seed=3)
-    rows, _ = load_rows([data], ["acme/tiny"], ["acme/huge"])
+    rows, _ = training_rows([data], ["acme/tiny"], ["acme/huge"])
     assert all(not hasattr(r, "tests") and "secret" not in r.prompt for r in rows)
     assert load(data)[0].hidden_tests() == {"secret": "assert hidden()"}
 
@@ -70,9 +70,9 @@ def test_per_file_model_names_and_exclusion(tmp_path):
     a = synthetic(tmp_path / "a.jsonl", 40, seed=4)
     b = tmp_path / "b.jsonl"
     b.write_text(a.read_text().replace("acme/tiny", "other/small").replace("acme/huge", "other/large"))
-    rows, info = load_rows([a, b], ["acme/tiny", "other/small"], ["acme/huge", "other/large"])
+    rows, info = training_rows([a, b], ["acme/tiny", "other/small"], ["acme/huge", "other/large"])
     assert len(rows) == 80 and info["b.jsonl"]["weak"] == "other/small"
-    rows, info = load_rows([a, b], ["acme/tiny", "other/small"], ["acme/huge", "other/large"],
+    rows, info = training_rows([a, b], ["acme/tiny", "other/small"], ["acme/huge", "other/large"],
                            exclude=[o.prompt for o in load(a)][:10])
     assert len(rows) == 60 and info["a.jsonl"]["excluded"] == 10
 
@@ -80,7 +80,7 @@ def test_per_file_model_names_and_exclusion(tmp_path):
 def test_unknown_model_lists_what_the_file_has(tmp_path):
     data = synthetic(tmp_path / "train.jsonl", 30, seed=5)
     with pytest.raises(TrainingError, match="scores none of the weak models gpt-2.*models present: acme/tiny"):
-        load_rows([data], ["gpt-2"], ["acme/huge"])
+        training_rows([data], ["gpt-2"], ["acme/huge"])
     r = cli("train", "--data", str(data), "--weak", "gpt-2", "--strong", "acme/huge", "--out", str(tmp_path / "x"))
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
 
@@ -93,7 +93,8 @@ def test_missing_scikit_learn_says_how_to_install_it(monkeypatch):
 
 def test_fixed_candidate_without_cv_is_usable_directly(tmp_path):
     data = synthetic(tmp_path / "train.jsonl", 60, seed=6)
-    artifact, report = train([data], ["acme/tiny"], ["acme/huge"], candidate="logistic text+dense C=1", cv=False)
+    artifact, report = train(*training_rows([data], ["acme/tiny"], ["acme/huge"]), candidate="logistic text+dense C=1",
+                             cv=False)
     assert report.cv == [] and report.chosen == "logistic text+dense C=1"
     router = LearnedRouter(artifact)
     hard = router.score(extract([{"role": "user", "content": "Write a function that handles the prime case."}]))
@@ -128,3 +129,19 @@ def test_the_shipped_router_is_what_its_recorded_command_builds_from_this_code(s
     worst = max(abs(new.score(f).value - old.score(f).value)
                 for f in (extract([{"role": "user", "content": p}]) for p in prompts))
     assert worst < 1e-3, f"scores moved by {worst:.4f}: retrain the shipped router with its provenance command"
+
+
+def test_routing_learns_without_evaluation_or_the_cli():
+    """Layering: routing (training included) imports neither eval/ nor the CLI; eval/ calls routing."""
+    import ast
+    from pathlib import Path
+
+    import routemate
+
+    root = Path(routemate.__file__).parent
+    for path in (root / "routing").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                target = ("." * node.level) + node.module
+                assert not target.startswith(("..eval", "..cli", "..commands", "routemate.eval", "routemate.cli")), \
+                    f"{path.name} imports {target}"

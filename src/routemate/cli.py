@@ -380,7 +380,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Run configured models on ben
 
 # Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
-COMMAND_MODULES: list[str] = ["routemate.server.commands", "routemate.eval.commands", "routemate.eval.cascade"]
+COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.evaluate", "routemate.eval.cascade"]
 
 
 def _register() -> None:

@@ -9,12 +9,13 @@ keeps them out of reach (``hidden_tests`` exists only for graders, by name).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..routing.train import Row, TrainingError, norm_prompt
 
 
 def file_digest(path: Path | str) -> str:
@@ -110,3 +111,38 @@ def dump(rows: Iterable[Outcome], path: Path | str) -> int:
             fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def pick(names: Sequence[str], present: Iterable[str], role: str, where: str) -> str:
+    """The first of ``names`` that the file scores (names are data: any model, any file)."""
+    have = list(present)
+    for n in names:
+        if n in have:
+            return n
+    raise TrainingError(f"{where} scores none of the {role} models {', '.join(names)}",
+                        hint=f"models present: {', '.join(have[:12])}{'…' if len(have) > 12 else ''}")
+
+
+def training_rows(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, split: str | None = None,
+                  exclude: Iterable[str] = ()) -> tuple[list[Row], dict[str, dict[str, Any]]]:
+    """Training rows from every file, each labelled with that file's weak/strong pair (the first
+    name of each list the file scores), without the ``exclude`` prompts; and per file, what was used."""
+    banned = {norm_prompt(p) for p in exclude}
+    rows: list[Row] = []
+    info: dict[str, dict[str, Any]] = {}
+    for path in files:
+        outcomes = load(path, split=split)
+        if not outcomes:
+            raise TrainingError(f"{path} has no rows{f' in split {split!r}' if split else ''}")
+        w = pick(weak, models_in(outcomes), "weak", str(path))
+        s = pick(strong, models_in(outcomes), "strong", str(path))
+        kept = [o for o in outcomes if w in o.scores and s in o.scores and norm_prompt(o.prompt) not in banned]
+        rows += [Row(o.prompt, o.source or Path(path).stem, o.scores[w], o.scores[s], o.split) for o in kept]
+        info[Path(path).name] = {"sha256": file_digest(path),
+                                 "rows": len(kept), "excluded": len(outcomes) - len(kept), "weak": w, "strong": s,
+                                 "split": split or "all"}
+    return rows, info
+
+
+def prompts_of(files: Iterable[Path], split: str | None = None) -> list[str]:
+    return [o.prompt for f in files for o in load(f, split=split)]

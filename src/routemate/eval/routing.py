@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import InvalidRequest, RoutemateError
 from ..routing import Router, extract, get_router
 from ..routing.learned import LearnedRouter
-from . import metrics
+from ..routing import metrics
 from .outcomes import Outcome, file_digest, load, require_models
 
 PLOT_HINT = "install the training extra for plots: pip install 'routemate[train]'"

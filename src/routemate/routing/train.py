@@ -14,16 +14,13 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from ..errors import RoutemateError
-from ..eval import metrics
-from ..eval.outcomes import file_digest, load, models_in
-from . import vectorize
+from . import metrics, vectorize
 from .features import extract
 from .learned import FORMAT
 
@@ -89,43 +86,6 @@ def need_sklearn() -> None:
 
 def norm_prompt(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
-
-
-def pick(names: Sequence[str], present: Iterable[str], role: str, where: str) -> str:
-    """The first of ``names`` that the file scores (names are data: any model, any file)."""
-    have = list(present)
-    for n in names:
-        if n in have:
-            return n
-    raise TrainingError(f"{where} scores none of the {role} models {', '.join(names)}",
-                        hint=f"models present: {', '.join(have[:12])}{'…' if len(have) > 12 else ''}")
-
-
-def load_rows(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, split: str | None = None,
-              exclude: Iterable[str] = ()) -> tuple[list[Row], dict[str, dict[str, Any]]]:
-    """Rows from every file, each labelled with that file's weak/strong pair; drops excluded prompts."""
-    banned = {norm_prompt(p) for p in exclude}
-    rows: list[Row] = []
-    info: dict[str, dict[str, Any]] = {}
-    for path in files:
-        outcomes = load(path, split=split)
-        if not outcomes:
-            raise TrainingError(f"{path} has no rows{f' in split {split!r}' if split else ''}")
-        w = pick(weak, models_in(outcomes), "weak", str(path))
-        s = pick(strong, models_in(outcomes), "strong", str(path))
-        kept = [o for o in outcomes if w in o.scores and s in o.scores and norm_prompt(o.prompt) not in banned]
-        rows += [Row(o.prompt, o.source or Path(path).stem, o.scores[w], o.scores[s], o.split) for o in kept]
-        info[Path(path).name] = {"sha256": file_digest(path),
-                                 "rows": len(kept), "excluded": len(outcomes) - len(kept), "weak": w, "strong": s,
-                                 "split": split or "all"}
-    if len(rows) < 20:
-        raise TrainingError(f"only {len(rows)} usable rows; a router needs at least 20",
-                            hint="add outcome files (routemate bench humaneval writes them) or check --split")
-    return rows, info
-
-
-def prompts_of(files: Iterable[Path], split: str | None = None) -> list[str]:
-    return [o.prompt for f in files for o in load(f, split=split)]
 
 
 # -- design matrix --------------------------------------------------------------------------------
@@ -299,16 +259,20 @@ def export(design: Design, scorer: Any, cand: Candidate, cal: dict[str, Any],
     }
 
 
-def train(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, split: str | None = None,
-          exclude: Sequence[Path] = (), exclude_split: str | None = None, candidate: str | None = None,
-          cv: bool = True,
+def train(rows: Sequence[Row], info: dict[str, dict[str, Any]], *, excluded: Sequence[str] = (),
+          candidate: str | None = None, cv: bool = True,
           progress: Callable[[str], None] | None = None, command: str | None = None) -> tuple[dict[str, Any], Report]:
-    """Choose a model by grouped CV (unless ``candidate`` names one), fit it on all rows, export it."""
+    """Choose a model by grouped CV (unless ``candidate`` names one), fit it on all ``rows``, export it.
+
+    ``info`` describes where the rows came from (per source: digest, rows, pair, ...) and ``excluded``
+    what was held out of them; both go into the artifact's provenance."""
     need_sklearn()
     import numpy as np
     import sklearn
 
-    rows, info = load_rows(files, weak, strong, split=split, exclude=prompts_of(exclude, exclude_split))
+    if len(rows) < 20:
+        raise TrainingError(f"only {len(rows)} usable rows; a router needs at least 20",
+                            hint="add outcome files (routemate bench humaneval writes them) or check --split")
     report = Report(rows=len(rows), sources=info)
     text, dense = featurize([r.prompt for r in rows])
     design = Design(text, np.asarray(dense, float))
@@ -329,7 +293,7 @@ def train(files: Sequence[Path], weak: Sequence[str], strong: Sequence[str], *, 
     scorer = fit(design, rows, list(range(len(rows))), chosen)
     provenance = {
         "data": info, "rows": len(rows),
-        "exclude": [Path(p).name + (f" ({exclude_split} split)" if exclude_split else "") for p in exclude],
+        "exclude": list(excluded),
         "model": chosen.name, "grouped_cv": report.cv, "calibration_oof_apgr": cal["oof_apgr"],
         "command": command or " ".join(["routemate", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),

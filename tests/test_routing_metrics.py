@@ -2,7 +2,7 @@
 
 import pytest
 
-from routemate.eval import metrics
+from routemate.routing import metrics
 
 # 4 prompts; weak passes only #2, strong passes #0-#2: weak 0.25, strong 0.75, gap 0.5
 WEAK = [0, 0, 1, 0]

@@ -1,4 +1,4 @@
-"""CLI commands for routing evaluation and training (`routemate eval routing`, `routemate train`).
+"""`routemate eval routing|ladder`, `routemate train`, `routemate calibrate`, `routemate bench humaneval`.
 
 Heavy imports (scikit-learn, matplotlib) stay inside the command bodies.
 """
@@ -45,7 +45,7 @@ def eval_routing(
 ) -> None:
     """Sweep the router's threshold: quality vs strong share, APGR, CPT, random and oracle."""
     from ..errors import InvalidRequest
-    from .routing import evaluate, plot, resolve_router, table
+    from ..eval.routing import evaluate, plot, resolve_router, table
 
     if frontier_share is not None and target_quality is not None:
         raise InvalidRequest("give --frontier-share or --target-quality, not both")
@@ -76,8 +76,8 @@ def eval_ladder(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Suggest [routing.ladder] ceilings from outcomes of your models, and what they would do."""
-    from .outcomes import load, require_models
-    from .routing import resolve_router, router_scores, suggest_ladder
+    from ..eval.outcomes import load, require_models
+    from ..eval.routing import resolve_router, router_scores, suggest_ladder
 
     names = _split_list([models])
     rows = require_models(load(data, split=split), *names)
@@ -109,17 +109,20 @@ def train(
     cv: bool = typer.Option(True, "--cv/--no-cv", help="Grouped cross-validation to choose the model."),
 ) -> None:
     """Train a learned router on outcome files; `routing.model = PATH` then uses it."""
+    from ..eval.outcomes import prompts_of, training_rows
     from ..routing.train import train as fit_router
 
     files = [Path(p) for p in _split_list(data)]
+    held = [Path(p) for p in _split_list(exclude)]
     err = _console()
     command = "routemate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    rows, info = training_rows(files, _split_list([weak]), _split_list([strong]), split=split,
+                               exclude=prompts_of(held, exclude_split))
     with err.status("training…") as status:
-        artifact, report = fit_router(files, _split_list([weak]), _split_list([strong]), split=split,
-                                      exclude=[Path(p) for p in _split_list(exclude)], exclude_split=exclude_split,
-                                      candidate=candidate,
-                                      cv=cv, progress=lambda name: status.update(f"cross-validating: {name} done"),
-                                      command=command)
+        artifact, report = fit_router(
+            rows, info, excluded=[p.name + (f" ({exclude_split} split)" if exclude_split else "") for p in held],
+            candidate=candidate, cv=cv, progress=lambda name: status.update(f"cross-validating: {name} done"),
+            command=command)
     if report.cv:
         from rich.table import Table
 
@@ -159,7 +162,7 @@ def bench_humaneval(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..errors import ModelNotFound
-    from . import humaneval as he
+    from ..eval import humaneval as he
 
     names = _split_list([models])
     rm = _routemate()

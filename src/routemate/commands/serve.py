@@ -1,4 +1,4 @@
-"""``routemate serve``: registered on the CLI when imported; uvicorn loads only when it runs."""
+"""``routemate serve``: uvicorn loads only when it runs."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def serve(
 ) -> None:
     """Serve an OpenAI-compatible API (/v1/chat/completions, /v1/completions, ...) that routes every request."""
     from ..config import load_settings
-    from . import serve as run
+    from ..server import serve as run
 
     settings = load_settings()
     bind = host or settings.server.host
