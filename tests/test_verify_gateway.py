@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,6 +72,40 @@ def test_user_tests_travel_in_the_extension_field(gw: RunningGateway, two_fakes:
                                          "routemate": {"tests": tests}})
     assert r.status == 200 and "1/1 of your tests pass" in r.headers["x-routemate-verify"]
     assert frontier.requests == []
+
+
+def test_a_clients_code_does_not_run_in_a_weaker_sandbox_unless_the_config_accepts_it(
+        two_fakes: Any, env: dict[str, str], write_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel without seccomp (the layer is turned off to stand for one): a remote client's code
+    is not run, and the header says which layer is missing; ``allow_weak_sandbox`` accepts it."""
+    from functools import partial
+
+    import routemate.verify.checks as checks
+    from routemate.verify.sandbox import _run
+
+    monkeypatch.setattr(checks, "run_python", partial(_run, seccomp=False))
+    local, frontier = two_fakes
+    local.reply = "```python\ndef double(x):\n    return x * 2\n```"
+    body = {"messages": [{"role": "user", "content": "Write double(x) in Python."}],
+            "routemate": {"tests": "from solution import double\n\ndef test_it():\n    assert double(4) == 8\n"}}
+    g = RunningGateway().start()
+    try:
+        r = g.post("/v1/chat/completions", body)
+        assert r.status == 200, r.body
+        assert "not run: the sandbox lacks seccomp" in r.headers["x-routemate-verify"]
+        assert "of your tests" not in r.headers["x-routemate-verify"]
+        checks_logged = g.log_rows()[-1]["meta"]["verify"]["checks"]
+        assert any(c["name"] == "run" and "allow_weak_sandbox" in c["detail"] for c in checks_logged)
+    finally:
+        g.stop()
+    config = Path(env["ROUTEMATE_CONFIG"])
+    config.write_text(config.read_text() + "\n[verify]\nallow_weak_sandbox = true\n")
+    g = RunningGateway().start()
+    try:
+        r = g.post("/v1/chat/completions", body)
+        assert r.status == 200 and "1/1 of your tests pass" in r.headers["x-routemate-verify"], r.headers
+    finally:
+        g.stop()
 
 
 @pytest.mark.parametrize("extra, headers, words", [

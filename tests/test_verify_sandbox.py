@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import routemate.verify.sandbox as sandbox
 from routemate.verify.sandbox import SandboxResult, _run, layers, run_python
 
 
@@ -170,10 +171,16 @@ def _kernel_layers() -> dict[str, object]:
     return found
 
 
+def _needs(layer: str) -> None:
+    missing = _kernel_layers().get("missing") or {}
+    if layer in missing:   # type: ignore[operator]
+        pytest.skip(f"this machine lacks the {layer} layer: {missing[layer]}")   # type: ignore[index]
+
+
 def test_network_namespace_alone_blocks_network() -> None:
-    if "net" not in str(_kernel_layers().get("namespaces")):
-        pytest.skip("this kernel refuses network namespaces; the audit hook is the only network guard")
-    r, _ = _run("import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('1.1.1.1', 80))", audit=False)
+    _needs("namespaces")
+    r = _run("import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('1.1.1.1', 80))", audit=False,
+             landlock=False)
     assert not r.ok and "Network is unreachable" in r.stderr
 
 
@@ -183,18 +190,67 @@ def test_kernel_alone_blocks_writes_outside(tmp_path: Path) -> None:
         pytest.skip("neither Landlock nor a dropped uid is available here")
     os.chmod(tmp_path, 0o777)
     target = tmp_path / "escape.txt"
-    r, _ = _run(f"open({str(target)!r}, 'w').write('x')", audit=False)
+    r = _run(f"open({str(target)!r}, 'w').write('x')", audit=False)
     assert not r.ok and "Permission denied" in r.stderr and not target.exists()
 
 
 def test_landlock_alone_blocks_running_programs(tmp_path: Path) -> None:
-    if not _kernel_layers().get("landlock"):
-        pytest.skip("Landlock is not available on this kernel")
+    _needs("landlock")
     os.chmod(tmp_path, 0o777)
     target = tmp_path / "made-by-shell"
-    r, _ = _run(f"import os\nprint(os.system('touch {target}'))", audit=False)
+    r = _run(f"import os\nprint(os.system('touch {target}'))", audit=False)
     assert not target.exists()
     assert r.stdout.strip() != "0"
+
+
+def test_without_namespaces_reads_stay_fenced_or_the_run_says_why_not(tmp_path: Path) -> None:
+    """The fallback where the kernel refuses namespaces. Root's code runs as nobody: if nobody
+    cannot reach the interpreter (installed under /root), nothing runs and the reason says so;
+    otherwise Landlock still fences reads. The unprivileged side is in the attacks below."""
+    _needs("landlock")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cr3t-value")
+    secret.chmod(0o644)
+    os.chmod(tmp_path, 0o755)
+    r = _run(f"print(open({str(secret)!r}).read())", namespaces=False, audit=False)
+    assert "s3cr3t-value" not in r.stdout
+    assert r.layers["namespaces"] is None and {"namespaces", "workdir"} <= set(r.layers["missing"])  # type: ignore
+    if r.layers.get("fatal"):
+        assert r.limit == "unavailable" and "nobody cannot enter" in r.stderr and r.returncode is None
+        return
+    assert not r.ok and "Permission denied" in r.stderr
+
+
+@pytest.mark.parametrize("layer", ["landlock", "seccomp", "namespaces"])
+def test_strict_runs_nothing_when_a_layer_is_missing(layer: str, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    os.chmod(tmp_path, 0o777)
+    r = _run(f"open({str(marker)!r}, 'w').write('x')\nprint('ran')", strict=True, **{layer: False})
+    assert not r.ok and r.limit == "unavailable" and r.returncode is None
+    assert "ran" not in r.stdout and not marker.exists()
+    assert f"{layer}: turned off" in r.stderr and "allow_weak_sandbox" in r.stderr
+    full = run_python("print('ran')", strict=True)
+    assert full.ok and full.stdout.strip() == "ran", full.stderr
+
+
+def test_every_run_reports_its_layers_even_under_load() -> None:
+    """Layers come from the run itself, not from a probe that a loaded machine can time out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = {k: v for k, v in _kernel_layers().items() if k != "ok"}
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: run_python("sum(range(10 ** 6))", strict=True), range(24)))
+    assert all(r.ok for r in results), [r.stderr for r in results if not r.ok][:1]
+    assert all(r.layers == expected for r in results)
+
+
+def test_a_failed_probe_is_not_remembered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sandbox, "_probed", None)
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    assert layers()["ok"] is False
+    monkeypatch.undo()
+    monkeypatch.setattr(sandbox, "_probed", None)
+    assert layers()["ok"] is True
 
 
 def test_a_sandbox_that_cannot_start_says_so_and_blames_no_code(monkeypatch: pytest.MonkeyPatch,
@@ -211,66 +267,168 @@ def test_a_sandbox_that_cannot_start_says_so_and_blames_no_code(monkeypatch: pyt
     assert v.ok and not v.ran and any(c.status == "skip" and "cannot start" in c.detail for c in v.checks)
 
 
-HOSTILE_AS_NOBODY = r'''
-import importlib.util, json, os, sys
-spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
-sb = importlib.util.module_from_spec(spec); sys.modules["sandbox"] = sb; spec.loader.exec_module(sb)
-out = {"uid": os.getuid(), "layers": sb.layers()}
-for name, code, kw in [
-    ("network", "import socket; socket.create_connection(('1.1.1.1', 80), timeout=2)", {}),
-    ("write", "open(%r, 'w').write('x')" % sys.argv[2], {}),
-    ("fork", "import os\nwhile True:\n    os.fork()", {}),
-    ("memory", "x = bytearray(2 * 1024 ** 3)", {"memory_mb": 256}),
-    ("loop", "while True: pass", {"timeout": 2}),
-    ("ok", "print(6 * 7)", {}),
-]:
-    r = sb.run_python(code, **kw)
-    out[name] = {"ok": r.ok, "limit": r.limit, "stdout": r.stdout, "err": (r.stderr.strip().splitlines() or [""])[-1]}
-print(json.dumps(out))
-'''
+# -- attacks, as root and as an unprivileged user ----------------------------------------------------------
+# tests/sandbox_attacks.py sets up a 0600 secret, a 0600 listening Unix socket, a process with a
+# secret in its argv and a symlink target, all owned by the user it runs as, and tries each attack.
+
+USERS = ["root", "unprivileged"]
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists(),
-                    reason="needs root and setpriv to become an unprivileged user")
-def test_an_unprivileged_user_gets_the_same_containment() -> None:
-    """Root runs the code as nobody after entering namespaces itself; any other user goes through an
-    unprivileged user namespace (or, where the kernel refuses one, rlimits, Landlock and audit hooks)."""
-    import json
+def _interpreter_for(prefix: list[str], env: dict[str, str], probe_dir: Path) -> str | None:
+    """A Python 3.11+ this user can run, that can start itself again (the sandbox does)."""
     import shutil
     import subprocess
     import sys
+
+    probe = ("import subprocess, sys; assert sys.version_info >= (3, 11); "
+             f"open({str(probe_dir / 'sandbox.py')!r}).read(); subprocess.run([sys.executable, '-c', 'pass'], check=True)")
+    for exe in (sys.executable, getattr(sys, "_base_executable", ""), shutil.which("python3.11", path=SYSTEM_PATH) or "",
+                shutil.which("python3", path=SYSTEM_PATH) or ""):
+        if exe and subprocess.run([*prefix, exe, "-c", probe], capture_output=True, timeout=60, env=env).returncode == 0:
+            return exe
+    return None
+
+
+@pytest.fixture(scope="module")
+def attacks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    import json
+    import shutil
+    import subprocess
     import tempfile
 
-    import routemate.verify.sandbox as sandbox
-
-    # a world-writable dir: only the sandbox, not file permissions, may stop the write into it
-    shared = Path(tempfile.mkdtemp(prefix="routemate-unpriv-"))
+    found: dict[str, dict] = {}
+    # a directory any user can read, so the module and its bootstrap load whatever the clone's location
+    code = Path(tempfile.mkdtemp(prefix="routemate-attacks-"))
     try:
-        shared.chmod(0o777)
-        script = shared / "hostile.py"
-        script.write_text(HOSTILE_AS_NOBODY)
-        outside = shared / "escape.txt"
-        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        env = {"HOME": str(shared), "PATH": "/usr/bin:/bin"}
-        # the interpreter (and the one it starts) and the module must be reachable by nobody
-        probe = ("import subprocess, sys; assert sys.version_info >= (3, 11); "
-                 f"open({sandbox.__file__!r}).read(); subprocess.run([sys.executable, '-c', 'pass'], check=True)")
-        system = "/usr/local/bin:/usr/bin:/bin"      # outside any venv, which may live where nobody can reach
-        usable = next((exe for exe in (sys.executable, getattr(sys, "_base_executable", ""),
-                                       shutil.which("python3.11", path=system) or "",
-                                       shutil.which("python3", path=system) or "")
-                       if exe and subprocess.run([*as_nobody, exe, "-c", probe], capture_output=True, timeout=60,
-                                                 env=env).returncode == 0), None)
-        if usable is None:
-            pytest.skip("no Python 3.11+ interpreter and sandbox module reachable by an unprivileged user")
-        r = subprocess.run([*as_nobody, usable, str(script), sandbox.__file__, str(outside)], capture_output=True,
-                           text=True, timeout=120, env=env)
-        assert r.returncode == 0, r.stderr
-        out = json.loads(r.stdout)
-        assert out["uid"] == 65534 and out["layers"]["ok"] and out["layers"]["uid"] == 65534
-        assert not out["network"]["ok"] and not out["write"]["ok"] and not outside.exists()
-        assert out["fork"]["limit"] == "processes" and out["memory"]["limit"] == "memory"
-        assert out["loop"]["limit"] == "time"
-        assert out["ok"]["ok"] and out["ok"]["stdout"].strip() == "42"
+        code.chmod(0o755)
+        src = Path(sandbox.__file__).parent
+        for name in ("sandbox.py", "_bootstrap.py", "_harness.py"):
+            shutil.copy(src / name, code / name)
+        shutil.copy(Path(__file__).with_name("sandbox_attacks.py"), code / "sandbox_attacks.py")
+        for f in code.iterdir():
+            f.chmod(0o644)
+        env = {"HOME": "/tmp", "PATH": SYSTEM_PATH, "LANG": "C.UTF-8"}
+        for user in USERS:
+            if user == "root":
+                if os.geteuid() != 0:
+                    found[user] = {"skip": "the suite does not run as root"}
+                    continue
+                prefix: list[str] = []
+            else:
+                prefix = [] if os.geteuid() != 0 else ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+                if prefix and not shutil.which("setpriv"):
+                    found[user] = {"skip": "setpriv is not installed, so root cannot become an unprivileged user"}
+                    continue
+            exe = _interpreter_for(prefix, env, code)
+            if exe is None:
+                found[user] = {"skip": f"no Python 3.11+ that the {user} user can run"}
+                continue
+            r = subprocess.run([*prefix, exe, str(code / "sandbox_attacks.py"), str(code)], capture_output=True,
+                               text=True, timeout=300, env=env, cwd="/")
+            assert r.returncode == 0, r.stderr
+            found[user] = json.loads(r.stdout)
     finally:
-        shutil.rmtree(shared, ignore_errors=True)
+        shutil.rmtree(code, ignore_errors=True)
+    return found
+
+
+@pytest.fixture(params=USERS)
+def attack(request: pytest.FixtureRequest, attacks: dict[str, dict]) -> dict:
+    out = attacks[request.param]
+    if "skip" in out:
+        pytest.skip(out["skip"])
+    return out
+
+
+def _leaks(result: dict, *secrets: str) -> bool:
+    return any(s in result["stdout"] or s in result["stderr"] for s in secrets)
+
+
+def test_without_namespaces_landlock_alone_keeps_reads_in(attack: dict) -> None:
+    r = attack["fallback_read"]
+    if r["layers"].get("fatal"):
+        pytest.skip(r["layers"]["fatal"])
+    assert not r["ok"] and "Permission denied" in r["stderr"] and not _leaks(r, attack["secret"])
+    assert {"namespaces", "workdir"} <= set(r["layers"]["missing"])
+    assert attack["fallback_scratch"]["ok"] and attack["fallback_scratch"]["stdout"].strip() == "x"
+
+
+def test_every_layer_is_in_place_for_each_user(attack: dict) -> None:
+    found = attack["layers"]
+    assert found["ok"] and found["missing"] == {}, found["missing"]
+    assert found["uid"] == 65534 and found["capabilities"] == "none" and found["seccomp"] is True
+    assert found["landlock"] and found["workdir"].startswith("tmpfs")
+    assert "pid" in found["namespaces"] and "net" in found["namespaces"] and "mount" in found["namespaces"]
+
+
+@pytest.mark.parametrize("name", ["read_own_0600_file", "read_own_0600_file_kernel_only", "read_shadow"])
+def test_files_outside_the_work_dir_cannot_be_read(attack: dict, name: str) -> None:
+    r = attack[name]
+    assert not r["ok"] and "Permission denied" in r["stderr"]
+    assert not _leaks(r, attack["secret"])
+
+
+def test_home_and_the_root_dir_cannot_be_listed(attack: dict) -> None:
+    for name in ("list_home", "list_root_dir"):
+        assert not attack[name]["ok"] and "Permission denied" in attack[name]["stderr"]
+        assert "secret.txt" not in attack[name]["stdout"]
+
+
+def test_other_processes_cannot_be_seen(attack: dict) -> None:
+    r = attack["read_proc_cmdline"]
+    assert not _leaks(r, attack["proc_secret"])
+    assert "routemate" not in r["stdout"] and "PATH=" not in r["stdout"]
+
+
+@pytest.mark.parametrize("name", ["unix_connect", "unix_dgram_pair", "unix_connect_kernel_only",
+                                  "unix_dgram_pair_kernel_only"])
+def test_host_unix_sockets_cannot_be_reached(attack: dict, name: str) -> None:
+    r = attack[name]
+    assert not r["ok"] and r["accepted"] == 0 and "sent" not in r["stdout"]
+    assert not _leaks(r, attack["secret"])
+
+
+def test_no_new_user_namespace_can_be_made(attack: dict) -> None:
+    out = attack["user_namespace"]["stdout"].split()
+    assert out[:2] == ["unshare", "-1"] and out[3:5] == ["clone", "-1"], attack["user_namespace"]
+
+
+def test_no_capability_is_left(attack: dict) -> None:
+    lines = attack["capabilities"]["stdout"].splitlines()
+    assert lines[0] == "caps [0, 0, 0, 0, 0, 0]" and lines[1] == "handle -1"
+
+
+def test_the_work_dir_cannot_fill_the_disk(attack: dict) -> None:
+    fill = attack["disk_fill"]["stdout"].split()
+    assert "stopped" in fill and int(fill[-1]) <= sandbox.WORK_MB      # ENOSPC at the tmpfs size, not 1 GB
+    files = attack["many_files"]["stdout"].split()
+    assert "stopped" in files and int(files[-1]) <= sandbox.WORK_FILES
+
+
+def test_clean_up_never_follows_a_planted_symlink(attack: dict) -> None:
+    assert attack["symlink_cleanup"]["ok"], attack["symlink_cleanup"]["stderr"]
+    assert attack["victim_mode"] == "0o640" and attack["victim_text"] == "keep"
+    assert attack["cleanup_outside_namespace"] == {"gone": True, "victim_exists": True}
+
+
+def test_another_runs_files_are_out_of_reach(attack: dict) -> None:
+    other = attack["other_run"]
+    assert other["first"]["ok"] and other["second"]["ok"], other
+    assert "OTHER-RUN-SECRET" not in other["second"]["stdout"]
+
+
+def test_client_tests_learn_nothing_through_the_count_channel(attack: dict) -> None:
+    """256 tests of ``DATA[k] <= i`` and one raising the file's text: the verdict is the same
+    whatever the file holds, and carries none of it."""
+    first, second = attack["count_channel"], attack["count_channel_changed"]
+    assert first["events"] == second["events"] and first["passed"] == second["passed"] == 0
+    assert attack["secret"] not in first["stdout"] + first["stderr"]
+
+
+def test_writes_network_and_resources_stay_bounded(attack: dict) -> None:
+    assert not attack["write_world_writable"]["ok"] and not attack["write_world_writable"]["exists"]
+    assert not attack["network"]["ok"]
+    assert attack["fork_bomb"]["limit"] in ("processes", "time")
+    assert attack["memory"]["limit"] == "memory" and attack["loop"]["limit"] == "time"
+    assert attack["ordinary"]["ok"] and attack["ordinary"]["stdout"].strip() == "42", attack["ordinary"]["stderr"]

@@ -153,6 +153,9 @@ class VerifyConfig(_Strict):
     unverified: Literal["accept", "escalate"] = "accept"   # when nothing could be run against the code
     skip_above: float = Field(0.85, ge=0.0, le=1.0)        # router score from which the cheap try is skipped
     own_examples: bool = True         # also run the answer's own asserts and claimed outputs
+    # code from gateway clients runs only when every sandbox layer is in place; true accepts what
+    # the kernel offers (docs/verify.md lists the layers and what each one guarantees)
+    allow_weak_sandbox: bool = False
 
 
 class PrivacyConfig(_Strict):
@@ -383,6 +386,7 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # language = "python"         # expected when a request names no language
 # unverified = "accept"       # or "escalate": when nothing in the request or answer could be run
 # skip_above = 0.85           # router score from which the cheap try is skipped
+# allow_weak_sandbox = false  # true: run gateway clients' code even when the kernel lacks a sandbox layer
 
 [privacy]
 # Secrets (cloud keys, tokens, private keys, passwords, .env content) always keep a request local.

@@ -99,7 +99,8 @@ class Verified:
         elif v.ok and v.ran:
             last = f"✓ verified: {v.summary()}"
         elif v.ok:
-            last = f"✓ checked: {v.summary() or 'parses'} (nothing to run it against)"
+            unrun = any(c.name == "run" for c in v.checks)      # the sandbox refused: the summary says why
+            last = f"✓ checked: {v.summary() or 'parses'}" + ("" if unrun else " (nothing to run it against)")
         else:
             last = f"✗ not verified: {v.summary()}"
         if self.skipped_cheap:
@@ -205,7 +206,8 @@ class Cascade:
             self.progress(f"checking {answer.model}'s code…")
             verdict = await asyncio.to_thread(
                 verify, asked, answer.text, tests=self.tests, default_language=self.config.language,
-                timeout=self.config.timeout, memory_mb=self.config.memory_mb, own_examples=self.config.own_examples)
+                timeout=self.config.timeout, memory_mb=self.config.memory_mb, own_examples=self.config.own_examples,
+                strict=entry == "http" and not self.config.allow_weak_sandbox)
             attempts.append(Attempt(answer, verdict))
             self._log(answer, verdict, parent, number, run.attempts)
             parent = parent or answer.log_id

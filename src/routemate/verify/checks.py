@@ -100,7 +100,7 @@ class Verdict:
     def summary(self) -> str:
         """One line: ``parses, defines f(a, b), 3/3 examples from the prompt pass``."""
         if self.ok:
-            return ", ".join(c.label for c in self.checks if c.status == "pass" and c.label)
+            return ", ".join(c.label for c in self.checks if c.status != "fail" and c.label)
         return "; ".join(c.label for c in self.failed)
 
     def report(self) -> str:
@@ -274,8 +274,10 @@ def _called_name(ex: Example) -> str | None:
 # -- the checks ---------------------------------------------------------------------------------------
 
 def verify(request: str, answer: str, *, tests: str | None = None, default_language: str | None = "python",
-           timeout: float = 10.0, memory_mb: int = 512, own_examples: bool = True) -> Verdict:
-    """Check ``answer`` against what ``request`` asks for (and the user's ``tests``)."""
+           timeout: float = 10.0, memory_mb: int = 512, own_examples: bool = True, strict: bool = False) -> Verdict:
+    """Check ``answer`` against what ``request`` asks for (and the user's ``tests``). ``strict``:
+    the code came from a remote client (or a model it prompted), so it runs only in a sandbox with
+    every layer in place; otherwise it is not run and the verdict says why."""
     spec = read_request(request)
     wanted = spec.language or default_language
     py = python_answer(answer)
@@ -292,7 +294,7 @@ def verify(request: str, answer: str, *, tests: str | None = None, default_langu
     if wanted and wanted != "python":
         return Verdict((Check("language", "fail", detail=f"the code is Python; the request needs {wanted}",
                               label=f"answered in Python, not {wanted}"),), "python", py.source)
-    return _verify_python(spec, py, tests, timeout, memory_mb, own_examples)
+    return _verify_python(spec, py, tests, timeout, memory_mb, own_examples, strict)
 
 
 def _verify_other(blocks: list, language: str | None) -> Verdict:  # type: ignore[type-arg]
@@ -310,7 +312,7 @@ def _verify_other(blocks: list, language: str | None) -> Verdict:  # type: ignor
 
 
 def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: float, memory_mb: int,
-                   own_examples: bool) -> Verdict:
+                   own_examples: bool, strict: bool = False) -> Verdict:
     checks: list[Check] = []
     if not py.source.strip():
         error = py.errors[0] if py.errors else "no Python code"
@@ -331,10 +333,12 @@ def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: flo
     examples = list(spec.examples)
     payload = {"examples": [e.__dict__ for e in examples], "tests": tests or "", "usage": usage,
                "per_check_s": min(5.0, timeout / 2)}
-    result = run_python(_HARNESS, timeout=timeout, memory_mb=memory_mb,
+    result = run_python(_HARNESS, timeout=timeout, memory_mb=memory_mb, strict=strict,
                         files={"solution.py": py.definitions, "spec.json": json.dumps(payload)})
     if result.limit == "unavailable":    # nothing ran: the answer is unverified, not wrong
-        checks.append(Check("run", "skip", detail=result.stderr))
+        missing = result.layers.get("missing") if strict else None
+        label = f"not run: the sandbox lacks {', '.join(missing)}" if missing else "not run: no sandbox"
+        checks.append(Check("run", "skip", detail=result.stderr, label=label))
         return Verdict(tuple(checks), "python", py.source)
     # split on "\n" only: str.splitlines() would also split on the \x1e marker itself
     events = [json.loads(line[1:]) for line in result.stdout.split("\n") if line.startswith("\x1e")]

@@ -1,25 +1,24 @@
-"""Run untrusted Python (a model's answer, a user's tests) in a contained, bounded subprocess.
+"""Run untrusted Python (a model's answer, a client's tests) in a contained, bounded subprocess.
 
-Layers, strongest first; each one that the kernel refuses is skipped and the next still holds:
+The code reads nothing of the host but the interpreter, its standard library and installed
+packages, and shared libraries; it writes only its own work dir. Layers (docs/verify.md says what
+each one guarantees):
 
-1. **Namespaces.** The code runs as PID 1 of a new PID namespace (every process it starts dies
-   with it) and, unless ``network=True``, in a new network namespace whose only interface is a
-   loopback that is down. Root uses them directly and then runs the code as ``nobody``; other
-   users get them through an unprivileged user namespace where the kernel allows it.
-2. **Resource limits.** ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (processes),
-   ``RLIMIT_FSIZE`` (file size), no core files, 256 open files. Wall time and output size are
-   watched from outside; on either limit the whole process group is killed.
-3. **Landlock** (Linux 5.13+, unprivileged): writes, deletions and program execution are denied
-   everywhere except beneath the temporary working directory (and ``/dev/null``); on kernels with
-   Landlock ABI 4+ and no network namespace, TCP connect/bind are denied too.
-4. **Audit hooks** (PEP 578): a tripwire that turns writes outside the working dir, starting
-   programs, ctypes and (with ``network=False``) sockets into a clear ``PermissionError``. C code
-   can step around them; they exist for clear errors and for kernels without layers 1 and 3.
+1. **Namespaces**: PID (what the code starts dies with it), network (a loopback that is down),
+   mount (a private tmpfs work dir with a size limit), IPC. Root enters them directly and runs the
+   code as ``nobody``; other users through an unprivileged user namespace.
+2. **No capabilities**: none kept, none in the bounding set; ``no_new_privs``.
+3. **Resource limits**: memory, CPU, processes, file size, open files; wall time and output size
+   are watched from here, and on either limit the whole process group is killed.
+4. **Landlock** (Linux 5.13+): reads only beneath the interpreter's own directories, the shared
+   libraries and the work dir; writes only beneath the work dir; runs only the interpreter; no
+   TCP without ``network``; no abstract Unix sockets or signals out of the sandbox (ABI 6).
+5. **seccomp**: no Unix sockets, no new namespaces, no ptrace, keyrings, mounts, BPF, io_uring.
+6. **Audit hooks** (PEP 578): a tripwire for clear error messages, not a boundary.
 
-What it does not stop: reading files the user can read (keep secrets out of reach of the user
-routemate runs as); CPU time spent before the limit trips; disk use by many small files in the
-working dir (each file is capped, the dir is removed afterwards). ``layers()`` says which layers
-this machine provides.
+A layer the kernel refuses is skipped and named in ``SandboxResult.layers["missing"]``; with
+``strict=True`` (code from remote clients) a missing layer stops the run before any code runs
+(``limit="unavailable"``).
 """
 
 from __future__ import annotations
@@ -28,21 +27,21 @@ import json
 import os
 import re
 import selectors
-import shutil
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-NOBODY = 65534
 MAIN = "main.py"
 MAX_PROCESSES = 32
-FILE_MB = 64
+FILE_MB = 64          # one file
+WORK_MB = 64          # the whole work dir (a tmpfs: it counts against memory, not disk)
+WORK_FILES = 4096     # files and directories in the work dir
+REFUSED = 125         # the bootstrap's exit status when strict and a layer is missing
 _BOOTSTRAP = (Path(__file__).with_name("_bootstrap.py")).read_text(encoding="utf-8")
 
 
@@ -54,37 +53,50 @@ class SandboxResult:
     stderr: str
     timed_out: bool
     limit: str | None        # what stopped it: "time", "cpu", "memory", "processes", "output", or None;
-                             # "unavailable" when the sandbox itself could not start (stderr says why)
+                             # "unavailable" when the sandbox itself could not start or, with strict,
+                             # lacks a layer (stderr says why; no code ran)
     duration_s: float
+    layers: dict[str, object] = field(default_factory=dict)   # what took effect in this run (see layers())
 
 
 def run_python(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float | None = None,
                files: dict[str, str] | None = None, network: bool = False,
-               max_output: int = 64_000) -> SandboxResult:
+               max_output: int = 64_000, strict: bool = False) -> SandboxResult:
     """Run ``code`` as ``main.py`` in a fresh temp dir (beside ``files``) and return how it ended.
 
     ``timeout`` is wall time, ``cpu_s`` CPU time (default: the wall timeout), ``max_output``
     the characters kept per stream: going past it stops the code (``limit="output"``).
+    ``strict``: run nothing unless every layer took effect (for code a remote client supplied).
     """
-    result, _ = _run(code, timeout=timeout, memory_mb=memory_mb, cpu_s=cpu_s, files=files, network=network,
-                     max_output=max_output)
-    return result
+    return _run(code, timeout=timeout, memory_mb=memory_mb, cpu_s=cpu_s, files=files, network=network,
+                max_output=max_output, strict=strict)
 
 
-@lru_cache(maxsize=1)
+_probed: dict[str, object] | None = None
+
+
 def layers() -> dict[str, object]:
-    """Which containment layers this machine provides (probed once with a trivial run)."""
-    result, found = _run("pass", timeout=10.0)
-    found = dict(found)
-    found["ok"] = result.ok
-    return found
+    """Which containment layers this machine provides, from a trivial run: ``namespaces``,
+    ``workdir``, ``uid``, ``capabilities``, ``landlock`` (ABI), ``seccomp``, ``audit``,
+    ``missing`` (layer -> why) and ``ok``. A probe that did not finish (a loaded machine) is not
+    remembered; each run also reports its own layers in ``SandboxResult.layers``."""
+    global _probed
+    if _probed is not None:
+        return dict(_probed)
+    result = _run("pass", timeout=30.0)
+    found = {**result.layers, "ok": result.ok}
+    if result.ok and "landlock" in result.layers:
+        _probed = found
+    return dict(found)
 
 
 def _run(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float | None = None,
          files: dict[str, str] | None = None, network: bool = False, max_output: int = 64_000,
-         audit: bool = True, landlock: bool = True) -> tuple[SandboxResult, dict[str, object]]:
-    """``run_python`` plus the layers that took effect; ``audit``/``landlock`` off let tests prove
-    that the other layers hold on their own."""
+         strict: bool = False, audit: bool = True, landlock: bool = True, seccomp: bool = True,
+         namespaces: bool = True) -> SandboxResult:
+    """``run_python``; a layer turned off here (``audit``, ``landlock``, ``seccomp``,
+    ``namespaces``) lets tests prove that the others hold on their own, and that a missing one is
+    reported as the kernel's absence of it would be."""
     if timeout <= 0 or memory_mb <= 0 or max_output <= 0 or (cpu_s is not None and cpu_s <= 0):
         raise ValueError("timeout, memory_mb, cpu_s and max_output must be positive")
     work = Path(tempfile.mkdtemp(prefix="routemate-sandbox-"))
@@ -94,7 +106,9 @@ def _run(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float
         status_r, status_w = os.pipe()
         cfg = {"dir": str(work), "network": network, "memory_mb": memory_mb,
                "cpu_s": cpu_s if cpu_s is not None else timeout, "max_processes": MAX_PROCESSES,
-               "file_mb": FILE_MB, "status_fd": status_w, "audit": audit, "landlock": landlock}
+               "file_mb": min(FILE_MB, WORK_MB), "work_mb": WORK_MB, "work_files": WORK_FILES,
+               "status_fd": status_w, "strict": strict, "audit": audit, "landlock": landlock, "seccomp": seccomp,
+               "namespaces": namespaces}
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                "HOME": str(work), "TMPDIR": str(work)}
         try:
@@ -106,7 +120,7 @@ def _run(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float
             os.close(status_r)
             why = f"sandbox: cannot start {sys.executable}: {exc.strerror or exc}"
             return SandboxResult(ok=False, returncode=None, stdout="", stderr=why, timed_out=False,
-                                 limit="unavailable", duration_s=round(time.monotonic() - started, 4)), {}
+                                 limit="unavailable", duration_s=round(time.monotonic() - started, 4))
         finally:
             os.close(status_w)
         out, err, stopped = _watch(proc, started + timeout, max_output)
@@ -119,13 +133,25 @@ def _run(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float
                     pass
     finally:
         _remove(work)
-    duration = time.monotonic() - started
+    duration = round(time.monotonic() - started, 4)
     stdout, stderr = _text(out, max_output), _text(err, max_output)
     rc = proc.returncode
+    missing = found.get("missing")
+    if rc == REFUSED and not stopped and (found.get("fatal") or (strict and isinstance(missing, dict) and missing)):
+        refused = strict and isinstance(missing, dict) and missing
+        why = refusal(missing) if refused else f"sandbox: cannot run code safely here: {found['fatal']}"  # type: ignore[arg-type]
+        return SandboxResult(ok=False, returncode=None, stdout="", stderr=why, timed_out=False,
+                             limit="unavailable", duration_s=duration, layers=found)
     limit = stopped or _limit_from(rc, stderr)
-    result = SandboxResult(ok=rc == 0 and limit is None, returncode=rc, stdout=stdout, stderr=stderr,
-                           timed_out=stopped == "time", limit=limit, duration_s=round(duration, 4))
-    return result, found
+    return SandboxResult(ok=rc == 0 and limit is None, returncode=rc, stdout=stdout, stderr=stderr,
+                         timed_out=stopped == "time", limit=limit, duration_s=duration, layers=found)
+
+
+def refusal(missing: dict[str, object]) -> str:
+    """Why strict mode ran nothing: each missing layer and what the kernel said."""
+    named = "; ".join(f"{layer}: {why}" for layer, why in missing.items())
+    return (f"sandbox: not running code from a remote client, this machine lacks a sandbox layer ({named}); "
+            f"set [verify] allow_weak_sandbox = true to accept the weaker sandbox (docs/verify.md)")
 
 
 def _populate(work: Path, code: str, files: dict[str, str]) -> None:
@@ -138,9 +164,6 @@ def _populate(work: Path, code: str, files: dict[str, str]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body, encoding="utf-8")
     (work / MAIN).write_text(code, encoding="utf-8")
-    if os.geteuid() == 0:   # the code runs as nobody: give it its own dir
-        for path in [work, *work.rglob("*")]:
-            os.chown(path, NOBODY, NOBODY)
 
 
 def _watch(proc: subprocess.Popen[bytes], deadline: float, max_output: int) -> tuple[bytes, bytes, str | None]:
@@ -226,12 +249,40 @@ def _limit_from(rc: int | None, stderr: str) -> str | None:
 
 
 def _remove(work: Path) -> None:
-    def unlock(func, path, _exc):  # type: ignore[no-untyped-def]
-        try:
-            os.chmod(os.path.dirname(path), stat.S_IRWXU)
-            os.chmod(path, stat.S_IRWXU)
-            func(path)
-        except OSError:
-            pass
+    """Delete the work dir without following any link in it. Only directories are descended into,
+    each opened relative to its parent with ``O_NOFOLLOW``; a directory the code made unreadable
+    is made usable again through its own descriptor, never by path (a path could be swapped for a
+    symlink to a file outside)."""
+    try:
+        top = os.open(work, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    try:
+        _empty(top)
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(work)
+    except OSError:
+        pass
 
-    shutil.rmtree(work, onerror=unlock)
+
+def _empty(dir_path_fd: int) -> None:
+    os.chmod(f"/proc/self/fd/{dir_path_fd}", stat.S_IRWXU)     # the directory itself, through its descriptor
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_path_fd)
+    try:
+        for entry in list(os.scandir(fd)):
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    sub = os.open(entry.name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    try:
+                        _empty(sub)
+                    finally:
+                        os.close(sub)
+                    os.rmdir(entry.name, dir_fd=fd)
+                else:
+                    os.unlink(entry.name, dir_fd=fd)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
