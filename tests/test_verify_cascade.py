@@ -104,6 +104,45 @@ async def test_both_attempts_are_logged_and_linked(two_fakes: Any) -> None:
     assert second["cost_usd"] > 0 and first["cost_usd"] == 0
 
 
+# the answer builds an AWS key at run time: the answer's text has no key, its failure report has one
+LEAKY = "```python\ndef zork(n):\n    return 'AKIA' + 'Z3MSJV6HQ7PLRX2D'\n```"
+
+
+async def test_a_repair_prompt_carrying_a_secret_stays_local(two_fakes: Any) -> None:
+    """The failure report quotes what the code returned; it goes through the request's secret scan,
+    and with no stronger private model the failing answer is kept rather than sent out."""
+    local, frontier = two_fakes
+    local.reply = LEAKY
+    result, rm = await ask()
+    assert frontier.requests == [] and len(result.attempts) == 1 and not result.verdict.ok
+    assert "not escalated: its failure report holds a secret (aws-key)" in result.note()
+    assert "AKIAZ3MSJV6HQ7PLRX2D" not in result.note()
+
+
+async def test_a_repair_prompt_with_a_secret_goes_to_a_stronger_private_model(
+        two_fakes: Any, write_config: Any, env: dict[str, str], upstream: FakeUpstream) -> None:
+    local, frontier = two_fakes
+    local.reply = LEAKY
+    second = FakeUpstream(reply=GOOD, model="fake-big").start()
+    try:
+        path = __import__("pathlib").Path(env["ROUTEMATE_CONFIG"])
+        path.write_text(path.read_text() + f"""
+[models.biglocal]
+backend = "openai"
+base_url = "{second.url}"
+tier = "local"
+price_in = 0.1
+max_retries = 0
+""")
+        result, rm = await ask()
+    finally:
+        second.stop()
+    assert [a.answer.model for a in result.attempts] == ["llama", "biglocal"] and result.verdict.ok
+    assert frontier.requests == [] and "AKIAZ3MSJV6HQ7PLRX2D" in second.requests[0]["body"]["messages"][-1]["content"]
+    logged = rm.store.recent(5)
+    assert not any("AKIAZ3MSJV6HQ7PLRX2D" in (r.get("prompt") or "") for r in logged)
+
+
 async def test_escalation_budget_is_respected(two_fakes: Any, write_config: Any) -> None:
     local, frontier = two_fakes
     settings = load_settings()

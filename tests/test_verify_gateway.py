@@ -108,6 +108,20 @@ def test_a_clients_code_does_not_run_in_a_weaker_sandbox_unless_the_config_accep
         g.stop()
 
 
+def test_no_secret_leaves_through_the_verify_header_or_a_repair_prompt(gw: RunningGateway, two_fakes: Any) -> None:
+    """Code that fails with a key in its error (built at run time, so not in the answer's text):
+    the header names the kind, not the key, and the repair prompt does not go to the frontier."""
+    local, frontier = two_fakes
+    local.reply = ("```python\nclass Config:\n    raise ValueError('bad key ' + 'AKIA' + 'Z3MSJV6HQ7PLRX2D')\n\n"
+                   "def zork(n):\n    return n\n```")
+    r = gw.post("/v1/chat/completions", {"model": "auto", "messages": MESSAGES})
+    assert r.status == 200, r.body
+    header = r.headers["x-routemate-verify"]
+    assert header.startswith("fail; ") and "[REDACTED:aws-key]" in header and "AKIAZ3MSJV6HQ7PLRX2D" not in header
+    assert "not escalated: its failure report holds a secret" in header
+    assert frontier.requests == []
+
+
 @pytest.mark.parametrize("extra, headers, words", [
     ({"routemate": "yes"}, {}, "'routemate' must be an object"),
     ({"routemate": {"verify": "no"}}, {}, "'routemate.verify' must be a boolean"),

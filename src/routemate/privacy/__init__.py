@@ -51,6 +51,12 @@ def private_reason(settings: Any, messages: Iterable[Message]) -> str | None:
     return describe(scan_messages(settings, messages))
 
 
+def redact(settings: Any, text: str) -> str:
+    """``text`` with every secret replaced by ``[REDACTED:kind]``, for anything leaving the
+    process other than to a private model (headers, error messages)."""
+    return detector(settings).redact(text) if settings.privacy.enabled else text
+
+
 def redact_for_log(settings: Any, text: str | None) -> str | None:
     """What the request log may store: secrets replaced by ``[REDACTED:kind]``."""
     if text is None or not settings.privacy.redact_log:
@@ -58,4 +64,4 @@ def redact_for_log(settings: Any, text: str | None) -> str | None:
     return detector(settings).redact(text)
 
 
-__all__ = ["Detector", "Finding", "describe", "detector", "private_reason", "redact_for_log", "scan_messages"]
+__all__ = ["Detector", "Finding", "describe", "detector", "private_reason", "redact", "redact_for_log", "scan_messages"]

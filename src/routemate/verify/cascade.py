@@ -80,6 +80,7 @@ class Verified:
     verdict: Verdict | None
     attempts: list[Attempt] = field(default_factory=list)
     skipped_cheap: bool = False
+    kept_local: str | None = None    # why a failing answer was not escalated: its repair prompt holds a secret
 
     @property
     def escalated(self) -> bool:
@@ -105,6 +106,8 @@ class Verified:
             last = f"✗ not verified: {v.summary()}"
         if self.skipped_cheap:
             parts.insert(0, "cheap try skipped (router is confident this needs the frontier)")
+        if self.kept_local:
+            last += f" · not escalated: {self.kept_local}"
         return " · ".join([*parts, last])
 
     def to_json(self) -> dict[str, Any]:
@@ -194,6 +197,7 @@ class Cascade:
         attempts: list[Attempt] = []
         parent: int | None = None
         current = request
+        kept_local: str | None = None
         for number in range(1, self.config.max_escalations + 2):
             self.progress(f"asking {decision.model}…")
             run = Run(self.rm, current, decision, policy, entry)
@@ -217,14 +221,35 @@ class Cascade:
             if decision.pinned or not nxt or number > self.config.max_escalations:
                 break
             why = verdict.summary() if not verdict.ok else "nothing could be run against its code"
-            self.progress(f"✗ {answer.model}: {why} → escalating to {nxt[0]}")
             current = self.repair(request, verdict, answer.text)
+            policy, nxt, kept_local = self._private_repair(current, policy, attempts, nxt)
+            if not nxt:
+                break
+            self.progress(f"✗ {answer.model}: {why} → escalating to {nxt[0]}")
             target = decide(Score(decision.score, "", decision.router), replace(policy, pin=nxt[0]))
             decision = replace(target, reason=f"verify: {answer.model}'s answer failed ({why}); escalated to "
                                              f"{target.model}", pinned=False)
             lowered = False
         last = attempts[-1]
-        return Verified(last.answer, last.verdict, attempts, skipped_cheap=skipped)
+        return Verified(last.answer, last.verdict, attempts, skipped_cheap=skipped, kept_local=kept_local)
+
+    def _private_repair(self, repair: ChatRequest, policy: Policy, attempts: list[Attempt],
+                        nxt: list[str]) -> tuple[Policy, list[str], str | None]:
+        """A repair prompt carries what the failing code printed and raised: it gets the same secret
+        scan as a request, and one that holds a secret goes only to private models."""
+        if policy.private_reason:
+            return policy, nxt, None
+        from ..privacy import describe, scan_messages
+
+        found = scan_messages(self.rm.settings, repair.messages)
+        if not found:
+            return policy, nxt, None
+        policy = replace(policy, private_reason=f"{describe(found)}, in the repair prompt's failure report")
+        nxt = self.ladder(policy, [a.answer.model for a in attempts])
+        kinds = ", ".join(dict.fromkeys(f.kind for f in found))
+        kept = None if nxt else (f"its failure report holds a secret ({kinds}), so the repair prompt may only go "
+                                 f"to a private model, and none is stronger")
+        return policy, nxt, kept
 
     def repair(self, request: ChatRequest, verdict: Verdict, failed: str) -> ChatRequest:
         """The original conversation with its last user turn extended by the failure report."""

@@ -122,15 +122,17 @@ class VerifiedAnswer:
         await (self._stream(send, result) if self.stream else self._json(send, result))
 
     def _headers(self, result: Verified, content_type: bytes) -> list[tuple[bytes, bytes]]:
+        from ..privacy import redact
         from ..server.wire import header_safe
 
         d = result.answer.decision
         v = result.verdict
         state = "unchecked" if v is None else ("pass" if v.ok else "fail")
+        note = redact(self.ex.gw.settings, _ascii_note(result.note()))   # check labels can quote code output
         return [(b"content-type", content_type), (b"x-routemate-model", header_safe(d.model).encode()),
                 (b"x-routemate-reason", header_safe(d.reason).encode()),
                 (b"x-routemate-cost-usd", f"{result.cost_usd:.8f}".encode()),
-                (b"x-routemate-verify", header_safe(f"{state}; " + _ascii_note(result.note())).encode()),
+                (b"x-routemate-verify", header_safe(f"{state}; {note}").encode()),
                 (b"x-routemate-attempts", header_safe(",".join(a.answer.model for a in result.attempts)).encode())]
 
     async def _json(self, send: Any, result: Verified) -> None:
