@@ -16,6 +16,9 @@ exactly as it would to OpenAI. Each request takes the next behaviour from ``scri
     cut-early   streams only the role chunk (no content), then drops the connection
     stall       streams part of the answer, then goes silent for ``hang`` seconds
     echo-key    401 whose message repeats the Authorization header it received (a careless upstream)
+    no-stream   ignores "stream": true and answers one JSON body (some servers and proxies do)
+    html        200 with an HTML page instead of an answer (a misrouted proxy)
+    empty       200 text/event-stream that ends without a single event
 """
 
 from __future__ import annotations
@@ -103,6 +106,13 @@ class FakeUpstream:
         if behaviour == "timeout":
             await asyncio.sleep(self.hang)
             self._count_gone(request)
+        if behaviour == "html":
+            return web.Response(text="<html><body>Welcome to nginx!</body></html>", content_type="text/html")
+        if behaviour == "empty":
+            resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+            await resp.prepare(request)
+            await resp.write_eof()
+            return resp
         if behaviour == "reset":
             assert request.transport is not None
             request.transport.close()
@@ -146,6 +156,10 @@ class FakeUpstream:
         if fault is not None:
             return fault
         prompt_tokens = sum(len(str(m.get("content") or "")) // 4 + 1 for m in body.get("messages", []))
+        if behaviour == "no-stream":
+            body = {**body, "stream": False}
+            behaviour = "tools" if body.get("tools") and body.get("tool_choice") not in (None, "none", "auto") \
+                else "ok"
         if behaviour == "tools" and body.get("tools"):
             name = body["tools"][0]["function"]["name"]
             call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}

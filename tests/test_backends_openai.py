@@ -129,3 +129,33 @@ async def test_configured_params_are_defaults_the_request_overrides(upstream, en
     body = upstream.requests[-1]["body"]
     assert body["temperature"] == 0.1 and body["max_tokens"] == 5
     await b.aclose()
+
+
+async def test_an_upstream_that_ignores_stream_true_is_read_as_the_answer(backend, upstream):
+    upstream.script.append("no-stream")
+    chunks = [c async for c in backend.stream(req())]
+    assert "".join(c.content for c in chunks) == upstream.reply
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == len(upstream.reply.split())
+    assert upstream.requests[-1]["body"]["stream"] is True
+
+
+async def test_a_whole_tool_call_answer_becomes_tool_call_chunks(backend, upstream):
+    upstream.script.append("no-stream")
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    chunks = [c async for c in backend.stream(req(tools=tools, tool_choice="required"))]
+    calls = [tc for c in chunks for tc in c.tool_calls or ()]
+    assert calls == [{"index": 0, "id": "call_1", "type": "function",
+                      "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]
+    assert any(c.finish_reason == "tool_calls" for c in chunks)
+
+
+@pytest.mark.parametrize("behaviour, message", [
+    ("html", "neither events nor an OpenAI answer ('<html>"),
+    ("empty", "empty stream"),
+])
+async def test_an_unexpected_200_is_an_error_never_an_empty_answer(upstream, env, behaviour, message):
+    b = make(upstream, env, max_retries=0)
+    upstream.script.append(behaviour)
+    with pytest.raises(BackendError, match=message.replace("(", "\\(")):
+        [c async for c in b.stream(req())]
+    await b.aclose()

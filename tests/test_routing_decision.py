@@ -1,6 +1,6 @@
 import pytest
 
-from routemate.errors import ModelNotFound, NoModelAvailable, PrivacyRefusal
+from routemate.errors import InvalidRequest, ModelNotFound, NoModelAvailable, PrivacyRefusal
 from routemate.routing.decision import Candidate, Policy, Score, decide, fall_back
 
 LOCAL = Candidate("local", "local", 0.0, private=True, languages=("en",))
@@ -91,3 +91,42 @@ def test_fallback_respects_privacy():
     d = decide(Score(0.9), policy)
     with pytest.raises(PrivacyRefusal):
         fall_back(d, "engine crashed", policy)
+
+
+TOOLS = frozenset({"tools"})
+
+
+@pytest.mark.parametrize("score, cands, pin, model", [
+    (0.1, (LOCAL, GPT), None, "gpt4o"),                 # cheap tier has no tools: the request moves up
+    (0.1, (LOCAL, BIG_LOCAL, GPT), None, "llama70b"),   # a local model with tools keeps it local
+    (0.1, (LOCAL, GPT), "local", "gpt4o"),              # a tier pin gives way to the requirement
+    (0.9, (LOCAL, GPT), None, "gpt4o"),
+])
+def test_a_required_tool_call_only_goes_to_models_with_tools(score, cands, pin, model):
+    d = decide(Score(score), pol(*cands, pin=pin, requires=TOOLS, requires_why="tool_choice requires a tool call"))
+    assert d.model == model
+    assert "tool_choice requires a tool call: only models with tools" in d.reason
+
+
+def test_a_required_tool_call_with_no_tool_model_is_a_400_not_a_text_answer():
+    with pytest.raises(InvalidRequest, match="the last message is a tool result, but no configured model serves "
+                                             "tools") as err:
+        decide(Score(0.1), pol(LOCAL, requires=TOOLS, requires_why="the last message is a tool result"))
+    assert err.value.status == 400
+
+
+def test_a_pin_to_a_model_without_tools_is_refused_when_a_tool_call_is_required():
+    mini = Candidate("mini", "local", 0.0)
+    with pytest.raises(InvalidRequest, match="model 'mini' does not serve tools.*use auto or one of: gpt4o"):
+        decide(Score(0.1), pol(mini, GPT, pin="mini", requires=TOOLS))
+
+
+def test_a_secret_and_a_required_tool_call_with_no_private_tool_model_is_refused():
+    with pytest.raises(PrivacyRefusal, match="no private \\(local\\) model serves tools"):
+        decide(Score(0.1), pol(LOCAL, GPT, requires=TOOLS, private_reason="an AWS key is in the prompt"))
+
+
+def test_fallback_stays_among_models_with_tools():
+    d = decide(Score(0.1), pol(LOCAL, BIG_LOCAL, GPT, requires=TOOLS))
+    nxt, _ = fall_back(d, "down", pol(LOCAL, BIG_LOCAL, GPT, requires=TOOLS))
+    assert (d.model, nxt.model) == ("llama70b", "gpt4o")

@@ -85,6 +85,70 @@ def test_tools_pass_through_and_tool_call_deltas_stream_with_index(gateway, hybr
     assert choice["message"]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
 
 
+@pytest.mark.parametrize("extra", [
+    {"tool_choice": "required"},
+    {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+    {"messages": [{"role": "user", "content": "Weather?"},
+                  {"role": "assistant", "content": None, "tool_calls": [
+                      {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+                  {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]},
+])
+def test_auto_sends_a_request_that_needs_tools_only_to_a_model_with_tools(gateway, hybrid, extra):
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    hybrid.script.append("tools")
+    # a one-line question the router would keep on the local model, which has no tools
+    r = chat(gateway, {"model": "auto", "messages": [{"role": "user", "content": "Hi"}], "tools": tools, **extra})
+    assert r.status == 200 and r.headers["x-routemate-model"] == "gpt4o"
+    assert "only models with tools" in r.headers["x-routemate-reason"]
+    assert r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert hybrid.requests[-1]["body"]["tools"] == tools
+
+
+def test_a_required_tool_call_with_no_tool_model_is_a_clear_400(write_config, env):
+    write_config('[models.local]\nbackend = "embedded"\ntier = "local"\n')
+    gw = RunningGateway(env).start()
+    try:
+        tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+        r = gw.post("/v1/chat/completions", {"messages": HELLO, "tools": tools, "tool_choice": "required"})
+        assert r.status == 400
+        err = r.json()["error"]
+        assert "tool_choice requires a tool call, but no configured model serves tools" in err["message"]
+        assert err["param"] == "tool_choice" and err["type"] == "invalid_request_error"
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_upstream_that_does_not_stream_still_answers(gateway, hybrid, stream):
+    hybrid.script.append("no-stream")
+    r = chat(gateway, {"model": "gpt4o", "messages": HELLO, "stream": stream,
+                       "stream_options": {"include_usage": True} if stream else None})
+    assert r.status == 200
+    if stream:
+        assert r.text() == hybrid.reply and r.events()[-1] == "[DONE]"
+        assert r.events()[-2]["usage"]["completion_tokens"] == len(hybrid.reply.split())
+    else:
+        assert r.json()["choices"][0]["message"]["content"] == hybrid.reply
+
+
+@pytest.mark.parametrize("fault", ["html", "empty"])
+def test_an_upstream_200_without_an_answer_is_an_error_not_an_empty_answer(write_config, upstream, env,
+                                                                          monkeypatch, fault):
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "k")
+    env["FAKE_OPENAI_KEY"] = "k"
+    write_config(hybrid_config(upstream).replace("max_retries = 2", "max_retries = 0").replace(
+        "[models.local]", "[routing]\nfallback = false\n\n[models.local]"))
+    upstream.default = fault
+    gw = RunningGateway(env).start()
+    try:
+        r = gw.post("/v1/chat/completions", {"model": "gpt4o", "messages": HELLO})
+        assert r.status == 502 and r.json()["error"]["type"] == "upstream_error"
+        r = gw.post("/v1/chat/completions", {"model": "gpt4o", "messages": HELLO, "stream": True})
+        assert r.status == 502 and r.json()["error"]["code"] == "upstream_error"
+    finally:
+        gw.stop()
+
+
 def test_assistant_tool_calls_and_tool_results_reach_the_upstream_untouched(gateway, hybrid):
     messages = [{"role": "user", "content": "Weather?"},
                 {"role": "assistant", "content": None, "tool_calls": [

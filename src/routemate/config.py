@@ -130,6 +130,19 @@ class RoutingConfig(_Strict):
 class LogConfig(_Strict):
     prompts: Literal["text", "hash"] = "text"
     path: str | None = None       # default <home>/log.db
+    url: str | None = None        # postgresql://user:pass@host/db: one log shared by several replicas
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, url: str | None) -> str | None:
+        return check_log_url(url) if url else None
+
+
+def check_log_url(url: str) -> str:
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"must be a postgresql:// URL, got {url.split('://')[0]}:// "
+                         "(leave it unset for the SQLite log at log.path)")
+    return url
 
 
 class ServerConfig(_Strict):
@@ -140,6 +153,30 @@ class ServerConfig(_Strict):
     autocomplete: str = "local"       # what model "auto" means on /v1/completions: a tier, a model, or auto
     circuit_failures: int = Field(5, ge=1)          # consecutive failures that open a model's circuit
     circuit_cooldown: float = Field(30.0, gt=0)     # seconds before an open circuit lets a probe through
+
+
+class KeyConfig(_Strict):
+    """``[keys.NAME]``: a gateway key for a person, team or agent, with an optional budget and limits.
+    Enforced across replicas through the shared log (``[log] url``)."""
+
+    name: str = ""
+    key: str | None = Field(None, min_length=8, repr=False)   # the key itself, or...
+    key_env: str | None = None        # ...the environment variable holding it (keeps it out of the file)
+    budget_usd: float | None = Field(None, ge=0)   # spend allowed per period; over it: 429 insufficient_quota
+    period: Literal["day", "month", "total"] = "month"    # calendar periods in UTC
+    rpm: int | None = Field(None, ge=1)             # requests per minute; over it: 429 with retry-after
+    models: list[str] | None = None   # models (or tiers) this key may use; auto routes among them only
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "KeyConfig":
+        if (self.key is None) == (self.key_env is None):
+            raise ValueError("set exactly one of key or key_env")
+        if self.models is not None and not self.models:
+            raise ValueError("models must name at least one model (leave it out to allow all)")
+        return self
+
+    def secret(self, env: Mapping[str, str]) -> str | None:
+        return self.key if self.key is not None else env.get(self.key_env or "") or None
 
 
 class VerifyConfig(_Strict):
@@ -181,6 +218,7 @@ class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     verify: VerifyConfig = VerifyConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    keys: dict[str, KeyConfig] = {}
     env: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("models")
@@ -190,13 +228,28 @@ class Settings(_Strict):
             raise ValueError("no models configured; add at least one [models.NAME] table")
         return {k: m if m.name == k else m.model_copy(update={"name": k}) for k, m in models.items()}
 
+    @field_validator("keys")
+    @classmethod
+    def _key_names(cls, keys: dict[str, KeyConfig]) -> dict[str, KeyConfig]:
+        return {k: v if v.name == k else v.model_copy(update={"name": k}) for k, v in keys.items()}
+
     @model_validator(mode="after")
     def _references(self) -> "Settings":
+        if self.env.get("ROUTEMATE_LOG_URL"):
+            try:
+                check_log_url(self.env["ROUTEMATE_LOG_URL"])
+            except ValueError as exc:
+                raise ValueError(f"ROUTEMATE_LOG_URL {exc}") from None
         for field in ("frontier", "local"):
             ref = getattr(self.routing, field)
             if ref is not None and ref not in self.models:
                 raise ValueError(f"routing.{field} = {ref!r} is not one of the configured models "
                                  f"({', '.join(self.models)})")
+        for name, key in self.keys.items():
+            for ref in key.models or ():
+                if ref not in self.models and ref not in ("local", "frontier"):
+                    raise ValueError(f"keys.{name}.models names {ref!r}, which is not a configured model or tier "
+                                     f"({', '.join(self.models)}, local, frontier)")
         for ref in self.routing.ladder:
             if ref not in self.models:
                 raise ValueError(f"routing.ladder names {ref!r}, which is not one of the configured models "
@@ -206,6 +259,11 @@ class Settings(_Strict):
     @property
     def models_dir(self) -> Path:
         return Path(self.env.get("ROUTEMATE_MODELS_DIR") or self.home / "models")
+
+    @property
+    def log_url(self) -> str | None:
+        """The PostgreSQL log, if one is configured (``ROUTEMATE_LOG_URL`` wins over ``[log] url``)."""
+        return self.env.get("ROUTEMATE_LOG_URL") or self.log.url
 
     @property
     def log_path(self) -> Path:
@@ -299,12 +357,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, path: Path | None = N
 
 
 def build_settings(data: dict[str, Any], env: Mapping[str, str], file: Path | None = None) -> Settings:
-    unknown = set(data) - {"models", "personas", "routing", "log", "server", "verify", "privacy"}
+    unknown = set(data) - {"models", "personas", "routing", "log", "server", "verify", "privacy", "keys"}
     if unknown:
         name = sorted(unknown)[0]
         raise ConfigError(f"unknown section [{name}]", file=str(file) if file else None, field=name,
                           hint="allowed: [models.*], [personas.*], [routing], [log], [server], [verify], "
-                               "[privacy]")
+                               "[privacy], [keys.*]")
     raw = {**data, "home": default_home(env), "config_file": file, "env": dict(env)}
     raw.setdefault("models", default_models(env))
     try:
@@ -374,9 +432,6 @@ threshold = 0.5               # P(local answer falls short) at or above which a 
 # frontier = "gpt4o"          # savings baseline and escalation target (default: priciest frontier)
 fallback = true               # if the chosen model is unavailable, answer from the next one
 
-[log]
-prompts = "text"              # "hash" stores only a sha256 of each prompt
-
 [personas.tutor]
 system_prompt = "Explain step by step for a learner, then give one small exercise."
 
@@ -396,6 +451,10 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # patterns = { ticket = "PAY-[0-9]{4,}" }
 redact_log = true             # the request log stores [REDACTED:kind], never the secret
 
+[log]
+prompts = "text"              # "hash" stores only a sha256 of each prompt
+# url = "postgresql://routemate@db/routemate"   # one log for several replicas (or ROUTEMATE_LOG_URL)
+
 [server]
 host = "127.0.0.1"
 port = 8080
@@ -404,4 +463,12 @@ port = 8080
 # autocomplete = "local"      # what model "auto" means on /v1/completions
 # circuit_failures = 5        # consecutive failures that take a model out of rotation...
 # circuit_cooldown = 30       # ...for this many seconds, then one probe request
+
+# Keys for people, teams and agents: a budget, a rate limit and the models each may use.
+# [keys.ci]
+# key_env = "ROUTEMATE_KEY_CI"  # or key = "..." (at least 8 characters)
+# budget_usd = 20               # per period; over it: 429 insufficient_quota
+# period = "month"              # "day", "month" (UTC calendar) or "total"
+# rpm = 60                      # requests per minute; over it: 429 with retry-after
+# models = ["local", "gpt4o"]   # auto routes among these only; another model: 403
 '''

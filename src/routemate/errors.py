@@ -86,3 +86,32 @@ class BackendError(RoutemateError):
         self.retryable = retryable
         self.upstream_status = status
         self.retry_after = retry_after
+
+
+class QuotaExceeded(RoutemateError):
+    """A gateway key has spent its budget for the period (OpenAI's own shape for an exhausted quota)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
+class RateLimited(RoutemateError):
+    """A gateway key is over its requests per minute; ``retry_after`` says when to try again."""
+
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class ModelForbidden(RoutemateError):
+    """A gateway key asked for a model it may not use."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "model_not_allowed"
+    param = "model"

@@ -20,9 +20,10 @@ from .config import ModelConfig, Settings, load_settings
 from .costs import model_cost, saved_usd
 from .errors import (BackendError, InvalidRequest, ModelNotFound, NoModelAvailable, PrivacyRefusal,
                      RoutemateError)
+from .keys import CALLER, caller_name
 from .routing import Candidate, Decision, Policy, Router, build_router, decide, extract, fall_back, threshold_for
 from .routing.features import of_request
-from .store import Record, Store
+from .store import LogStore, Record, open_store
 
 
 @dataclass
@@ -57,10 +58,25 @@ def prompt_text(request: ChatRequest) -> str:
     return "\n".join(f"{m.get('role')}: {text_of(m)}" for m in request.messages)
 
 
+def required_tool_call(request: ChatRequest) -> str:
+    """Why the answer must come from a model that serves tools ("" when it need not): the caller
+    demands a tool call, or the conversation ends in a tool result the model has to read."""
+    params = request.params
+    choice = params.get("tool_choice")
+    if params.get("tools") and (choice == "required" or isinstance(choice, dict)):
+        fn = choice.get("function") if isinstance(choice, dict) else None
+        named = fn.get("name") if isinstance(fn, dict) else None
+        return f"tool_choice requires a call of {named}" if named else "tool_choice requires a tool call"
+    last = request.messages[-1] if request.messages else {}
+    if last.get("role") in ("tool", "function"):
+        return "the last message is a tool result"
+    return ""
+
+
 class Routemate:
     """One per process: owns the settings, the router, backends (created lazily) and the log."""
 
-    def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
+    def __init__(self, settings: Settings | None = None, *, store: LogStore | None = None,
                  router: Router | None = None) -> None:
         self.settings = settings or load_settings()
         self.router = router or build_router(self.settings.routing)
@@ -71,9 +87,9 @@ class Routemate:
 
     # -- parts ----------------------------------------------------------------------------------------
     @property
-    def store(self) -> Store:
+    def store(self) -> LogStore:
         if self._store is None:
-            self._store = Store(self.settings.log_path, prompts=self.settings.log.prompts)
+            self._store = open_store(self.settings)
         return self._store
 
     def backend(self, name: str) -> Backend:
@@ -97,6 +113,13 @@ class Routemate:
         self._candidates = tuple(out)
         return self._candidates
 
+    def allowed_candidates(self) -> tuple[Candidate, ...]:
+        """The candidates the current caller's key may use (all of them outside the gateway)."""
+        caller = CALLER.get()
+        if caller is None or caller.models is None:
+            return self.candidates()
+        return tuple(c for c in self.candidates() if caller.allows(c.name, c.tier))
+
     def _not_chat_only(self, pin: str | None) -> None:
         """A pin naming an embedding-only model gets that said, not "unknown model"."""
         m = self.settings.models.get(pin or "")
@@ -116,8 +139,10 @@ class Routemate:
         from .lang import detect_messages
         from .privacy import private_reason
 
-        return Policy(candidates=self.candidates(), threshold=self.threshold, pin=request.model,
+        requires_why = required_tool_call(request)
+        return Policy(candidates=self.allowed_candidates(), threshold=self.threshold, pin=request.model,
                       fallback=self.settings.routing.fallback, needs=frozenset(needs),
+                      requires=frozenset({"tools"} if requires_why else ()), requires_why=requires_why,
                       ladder=tuple(self.settings.routing.ladder.items()),
                       language=detect_messages(request.messages),
                       private_reason=private_reason(self.settings, request.messages))
@@ -163,7 +188,7 @@ class Routemate:
         from .privacy import private_reason
 
         # code being completed can hold secrets as easily as a chat: the same privacy rule applies
-        policy = Policy(candidates=self.candidates(), threshold=self.threshold, pin=pin,
+        policy = Policy(candidates=self.allowed_candidates(), threshold=self.threshold, pin=pin,
                         fallback=self.settings.routing.fallback, needs=frozenset(needs),
                         private_reason=private_reason(self.settings, messages))
         decision = decide(self.router.score(features), policy)
@@ -244,7 +269,7 @@ class Routemate:
             out = await embed(body)
         except BackendError as exc:
             self.store.log(Record(entry=entry, status="error", requested=requested, model=model.name,
-                                  tier=model.tier, reason=why, error=str(exc)[:500],
+                                  tier=model.tier, reason=why, error=str(exc)[:500], key_name=caller_name(),
                                   meta={"endpoint": "embeddings", "inputs": len(texts)}))
             raise
         usage = out.get("usage") if isinstance(out.get("usage"), dict) else {}
@@ -252,7 +277,7 @@ class Routemate:
         out["model"] = model.name
         self.store.log(Record(entry=entry, status="ok", requested=requested, model=model.name, tier=model.tier,
                               reason=why, prompt_tokens=tokens, cost_usd=tokens * model.price_in / 1e6,
-                              latency_ms=(time.perf_counter() - started) * 1000,
+                              latency_ms=(time.perf_counter() - started) * 1000, key_name=caller_name(),
                               meta={"endpoint": "embeddings", "inputs": len(texts)}))
         return out
 
@@ -277,7 +302,7 @@ class Run:
         self.ttft: float | None = None
         # a Store written synchronously, for callers that need the row id back (verify-then-escalate
         # links its attempts); default: the process's store, which may write in the background
-        self.log_to: Store | None = None
+        self.log_to: LogStore | None = None
 
     def _for_model(self) -> ChatRequest:
         model = self.rm.settings.model(self.decision.model)
@@ -357,7 +382,8 @@ class Run:
                         model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,
                         router=d.router, prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,
-                        latency_ms=latency, ttft_ms=answer.ttft_ms, error=error, meta=self._meta())
+                        latency_ms=latency, ttft_ms=answer.ttft_ms, error=error, meta=self._meta(),
+                        key_name=caller_name())
         try:
             answer.log_id = (self.log_to or self.rm.store).log(record)
         except Exception:  # the answer matters more than its log row; never lose it to a log failure

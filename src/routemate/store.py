@@ -1,7 +1,18 @@
-"""The request log: one SQLite row per answered (or failed, or cancelled) request.
+"""The request log: one row per answered (or failed, or cancelled) request, in SQLite or PostgreSQL.
 
-Migrations are append-only: each has a name recorded in ``_migrations`` once applied, so an old
-log opens with a newer routemate and nothing is rewritten. Never edit a migration; add one.
+``open_store(settings)`` picks the store: SQLite at ``<home>/log.db`` by default, PostgreSQL when
+``[log] url`` / ``ROUTEMATE_LOG_URL`` is a ``postgresql://`` URL (``store_postgres.py``), so several
+gateway replicas can share one log, key budgets and rate limits.
+
+Migrations are append-only and shared by both stores: each has a name recorded in ``_migrations``
+once applied, so an old log opens with a newer routemate and nothing is rewritten. Never edit a
+migration; add one. Write them in the portable subset both databases run:
+
+- column types ``INTEGER``, ``REAL``, ``TEXT`` (PostgreSQL gets ``BIGINT`` and ``DOUBLE PRECISION``),
+  and ``INTEGER PRIMARY KEY AUTOINCREMENT`` for a row id (an identity column there);
+- ``?`` placeholders in queries (``LogStore.query`` / ``execute`` / ``insert`` translate them);
+- standard SQL only: ``CASE WHEN`` rather than summing booleans, ``INSERT ... ON CONFLICT ... DO
+  UPDATE``, ``RETURNING``; no SQLite pragmas or functions, no PostgreSQL reserved words as names.
 """
 
 from __future__ import annotations
@@ -12,9 +23,13 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_requests", """
@@ -47,6 +62,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE requests ADD COLUMN parent_id INTEGER REFERENCES requests(id);
         ALTER TABLE requests ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
     """),
+    ("003_keys", """
+        ALTER TABLE requests ADD COLUMN key_name TEXT;
+        CREATE INDEX requests_key_ts ON requests(key_name, ts);
+        CREATE TABLE key_minutes (
+            key_name TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_name, minute)
+        );
+    """),
 ]
 
 
@@ -72,11 +97,169 @@ class Record:
     meta: dict[str, Any] = field(default_factory=dict)
     parent_id: int | None = None
     attempt: int = 1
+    key_name: str | None = None      # the gateway key's name (never the key)
     ts: float = field(default_factory=time.time)
 
 
-class Store:
-    """Thread-safe: the gateway logs from worker threads, the CLI from its main thread."""
+# Columns of ``requests`` a Record fills, in insert order (the prompt becomes prompt + prompt_sha256).
+_NAMES = tuple(f.name for f in fields(Record) if f.name not in ("prompt", "meta"))
+_COLUMNS = ", ".join([*_NAMES, "prompt_sha256", "prompt", "meta"])
+INSERT_REQUEST = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * (len(_NAMES) + 3))})"
+
+
+class LogStore:
+    """The log's operations, written once in portable SQL over a few primitives each store provides
+    (``_fetch``, ``_execute``, ``_insert``, ``_insert_many``, ``_apply``). Thread-safe: the gateway
+    logs from worker threads, the CLI from its main thread."""
+
+    kind = "?"
+    prompts = "text"
+
+    # -- what a store implements ---------------------------------------------------------------------
+    def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def _insert(self, sql: str, args: Sequence[Any]) -> int:
+        """Run one INSERT into a table with an ``id`` column; the new row's id."""
+        raise NotImplementedError
+
+    def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one INSERT per row, all in one transaction (one commit)."""
+        raise NotImplementedError
+
+    def _applied(self) -> set[str]:
+        raise NotImplementedError
+
+    def _apply(self, name: str, sql: str) -> bool:
+        """Apply one migration under the database's write lock, unless another process just did."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the log lives, safe to print (no password)."""
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        done = self._applied()
+        return [name for name, sql in MIGRATIONS if name not in done and self._apply(name, sql)]
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a portable query (``?`` placeholders) as dicts."""
+        return self._fetch(sql, args)
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self._execute(sql, args)
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row into ``table`` (which has an ``id`` column); its id."""
+        cols = ", ".join(row)
+        return self._insert(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))})",
+                            tuple(row.values()))
+
+    def _values(self, record: Record) -> tuple[Any, ...]:
+        # plain attribute reads: dataclasses.asdict deep-copies and costs more than the insert
+        prompt = record.prompt
+        return (*(getattr(record, n) for n in _NAMES),
+                hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None,
+                prompt if self.prompts == "text" else None,
+                json.dumps(record.meta) if record.meta else None)
+
+    def log(self, record: Record) -> int:
+        return self._insert(INSERT_REQUEST, self._values(record))
+
+    def log_many(self, records: list[Record]) -> None:
+        """Insert several records in one transaction (one commit instead of one per row)."""
+        if records:
+            self._insert_many(INSERT_REQUEST, [self._values(r) for r in records])
+
+    def update(self, row_id: int, **values: Any) -> None:
+        allowed = {f.name for f in fields(Record)} - {"prompt"}
+        bad = set(values) - allowed
+        if bad:
+            raise ValueError(f"unknown columns: {sorted(bad)}")
+        if "meta" in values:
+            values["meta"] = json.dumps(values["meta"]) if values["meta"] else None
+        sets = ", ".join(f"{k}=?" for k in values)
+        self._execute(f"UPDATE requests SET {sets} WHERE id=?", (*values.values(), row_id))
+
+    def recent(self, n: int = 20) -> list[dict[str, Any]]:
+        rows = self._fetch("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (n,))
+        for d in rows:
+            d["meta"] = json.loads(d["meta"]) if d["meta"] else {}
+        return rows
+
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        where, args = ("WHERE ts >= ?", (since,)) if since else ("", ())
+        total = self._fetch(
+            f"SELECT COUNT(*) AS n, COALESCE(SUM(cost_usd),0) AS cost, COALESCE(SUM(saved_usd),0) AS saved, "
+            f"COALESCE(SUM(prompt_tokens),0) AS pt, COALESCE(SUM(completion_tokens),0) AS ct, "
+            f"SUM(CASE WHEN status='ok' THEN 1 ELSE 0 END) AS ok, "
+            f"SUM(CASE WHEN status='error' THEN 1 ELSE 0 END) AS errors, "
+            f"SUM(CASE WHEN status='cancelled' THEN 1 ELSE 0 END) AS cancelled FROM requests {where}", args)[0]
+        per_model = self._fetch(
+            f"SELECT COALESCE(model,'-') AS model, COALESCE(tier,'-') AS tier, COUNT(*) AS requests, "
+            f"SUM(cost_usd) AS cost_usd, SUM(saved_usd) AS saved_usd, AVG(latency_ms) AS avg_latency_ms "
+            f"FROM requests {where} GROUP BY COALESCE(model,'-'), COALESCE(tier,'-') ORDER BY requests DESC", args)
+        n = int(total["n"])
+        cost, saved = float(total["cost"]), float(total["saved"])
+        return {
+            "requests": n,
+            "ok": int(total["ok"] or 0), "errors": int(total["errors"] or 0),
+            "cancelled": int(total["cancelled"] or 0),
+            "cost_usd": round(cost, 8), "saved_usd": round(saved, 8),
+            # what the same tokens would have cost on the frontier model, and the share saved
+            "frontier_usd": round(cost + saved, 8),
+            "saved_share": (saved / (cost + saved)) if cost + saved > 0 else 0.0,
+            "prompt_tokens": int(total["pt"]), "completion_tokens": int(total["ct"]),
+            "models": [{**r, "requests": int(r["requests"]), "share": (int(r["requests"]) / n if n else 0.0)}
+                       for r in per_model],
+        }
+
+    # -- keys: spend and request counts, shared by every replica on the same store -------------------
+    def spend(self, since: float, names: Iterable[str] | None = None) -> dict[str, float]:
+        """USD spent per key name since ``since`` (epoch seconds)."""
+        names = list(names) if names is not None else None
+        if names == []:
+            return {}
+        where, args = "key_name IS NOT NULL AND ts >= ?", [since]
+        if names is not None:
+            where += f" AND key_name IN ({', '.join('?' * len(names))})"
+            args += names
+        rows = self._fetch(f"SELECT key_name, COALESCE(SUM(cost_usd),0) AS usd FROM requests WHERE {where} "
+                           "GROUP BY key_name", args)
+        return {r["key_name"]: float(r["usd"]) for r in rows}
+
+    def key_usage(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Requests, tokens and spend per key name (``routemate keys``)."""
+        where, args = ("AND ts >= ?", (since,)) if since else ("", ())
+        rows = self._fetch(
+            "SELECT key_name, COUNT(*) AS requests, COALESCE(SUM(cost_usd),0) AS cost_usd, "
+            "COALESCE(SUM(prompt_tokens + completion_tokens),0) AS tokens, MAX(ts) AS last_ts "
+            f"FROM requests WHERE key_name IS NOT NULL {where} GROUP BY key_name ORDER BY key_name", args)
+        return [{**r, "requests": int(r["requests"]), "cost_usd": float(r["cost_usd"]), "tokens": int(r["tokens"])}
+                for r in rows]
+
+    def count_request(self, key_name: str, minute: int) -> int:
+        """Count one request of ``key_name`` in the clock minute ``minute``; how many it has made in it."""
+        rows = self._fetch(
+            "INSERT INTO key_minutes (key_name, minute, requests) VALUES (?, ?, 1) "
+            "ON CONFLICT (key_name, minute) DO UPDATE SET requests = key_minutes.requests + 1 RETURNING requests",
+            (key_name, minute))
+        if minute % 10 == 0:      # now and then forget old minutes; nothing reads them
+            self._execute("DELETE FROM key_minutes WHERE minute < ?", (minute - 60,))
+        return int(rows[0]["requests"])
+
+
+class Store(LogStore):
+    """The SQLite log (the default): one file, WAL mode, safe for several processes on one machine."""
+
+    kind = "sqlite"
 
     def __init__(self, path: Path | str, *, prompts: str = "text") -> None:
         self.path = Path(path)
@@ -91,129 +274,80 @@ class Store:
         self._db.execute("PRAGMA busy_timeout=5000")
         self.migrate()
 
-    def migrate(self) -> list[str]:
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
-            done = {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
-            applied = []
-            for name, sql in MIGRATIONS:
-                if name in done:
-                    continue
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    # re-check under the write lock: another process may have just applied it
-                    if self._db.execute("SELECT 1 FROM _migrations WHERE name=?", (name,)).fetchone():
-                        self._db.execute("COMMIT")
-                        continue
-                    for statement in filter(str.strip, sql.split(";")):
-                        self._db.execute(statement)
-                    self._db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                applied.append(name)
-            return applied
+    def describe(self) -> str:
+        return str(self.path)
 
-    def log(self, record: Record) -> int:
-        row = asdict(record)
-        prompt = row.pop("prompt")
-        row["prompt_sha256"] = hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None
-        row["prompt"] = prompt if self.prompts == "text" else None
-        row["meta"] = json.dumps(row["meta"]) if row["meta"] else None
-        cols = ", ".join(row)
-        marks = ", ".join("?" * len(row))
+    def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            cur = self._db.execute(f"INSERT INTO requests ({cols}) VALUES ({marks})", tuple(row.values()))
-            return int(cur.lastrowid or 0)
+            return [dict(r) for r in self._db.execute(sql, tuple(args)).fetchall()]
 
-    def log_many(self, records: list[Record]) -> None:
-        """Insert several records in one transaction (one WAL commit instead of one per row)."""
-        if not records:
-            return
-        # plain attribute reads: dataclasses.asdict deep-copies and costs more than the insert
-        names = [f.name for f in fields(Record) if f.name not in ("prompt", "meta")]
-        rows = []
-        for record in records:
-            prompt = record.prompt
-            rows.append((*(getattr(record, n) for n in names),
-                         hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None,
-                         prompt if self.prompts == "text" else None,
-                         json.dumps(record.meta) if record.meta else None))
-        cols = ", ".join([*names, "prompt_sha256", "prompt", "meta"])
-        marks = ", ".join("?" * (len(names) + 3))
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, tuple(args))
+
+    def _insert(self, sql: str, args: Sequence[Any]) -> int:
+        with self._lock:
+            return int(self._db.execute(sql, tuple(args)).lastrowid or 0)
+
+    def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                self._db.executemany(f"INSERT INTO requests ({cols}) VALUES ({marks})", rows)
+                self._db.executemany(sql, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def update(self, row_id: int, **values: Any) -> None:
-        allowed = {f.name for f in fields(Record)} - {"prompt"}
-        bad = set(values) - allowed
-        if bad:
-            raise ValueError(f"unknown columns: {sorted(bad)}")
-        if "meta" in values:
-            values["meta"] = json.dumps(values["meta"]) if values["meta"] else None
-        sets = ", ".join(f"{k}=?" for k in values)
+    def _applied(self) -> set[str]:
         with self._lock:
-            self._db.execute(f"UPDATE requests SET {sets} WHERE id=?", (*values.values(), row_id))
+            self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+            return {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
 
-    def recent(self, n: int = 20) -> list[dict[str, Any]]:
+    def _apply(self, name: str, sql: str) -> bool:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (n,)).fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["meta"] = json.loads(d["meta"]) if d["meta"] else {}
-            out.append(d)
-        return out
-
-    def stats(self, since: float | None = None) -> dict[str, Any]:
-        where, args = ("WHERE ts >= ?", (since,)) if since else ("", ())
-        with self._lock:
-            total = self._db.execute(
-                f"SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(saved_usd),0), "
-                f"COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
-                f"SUM(status='ok'), SUM(status='error'), SUM(status='cancelled') FROM requests {where}", args,
-            ).fetchone()
-            per_model = self._db.execute(
-                f"SELECT COALESCE(model,'-') AS model, COALESCE(tier,'-') AS tier, COUNT(*) AS requests, "
-                f"SUM(cost_usd) AS cost_usd, SUM(saved_usd) AS saved_usd, AVG(latency_ms) AS avg_latency_ms "
-                f"FROM requests {where} GROUP BY model, tier ORDER BY requests DESC", args,
-            ).fetchall()
-        n = total[0]
-        return {
-            "requests": n,
-            "ok": total[5] or 0, "errors": total[6] or 0, "cancelled": total[7] or 0,
-            "cost_usd": round(total[1], 8), "saved_usd": round(total[2], 8),
-            # what the same tokens would have cost on the frontier model, and the share saved
-            "frontier_usd": round(total[1] + total[2], 8),
-            "saved_share": (total[2] / (total[1] + total[2])) if total[1] + total[2] > 0 else 0.0,
-            "prompt_tokens": total[3], "completion_tokens": total[4],
-            "models": [{**dict(r), "share": (r["requests"] / n if n else 0.0)} for r in per_model],
-        }
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                # re-check under the write lock: another process may have just applied it
+                if self._db.execute("SELECT 1 FROM _migrations WHERE name=?", (name,)).fetchone():
+                    self._db.execute("COMMIT")
+                    return False
+                for statement in filter(str.strip, sql.split(";")):
+                    self._db.execute(statement)
+                self._db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return True
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
 
-class LogWriter:
-    """Writes the request log from a background thread, in batches, so no request waits on SQLite.
+def open_store(settings: "Settings") -> LogStore:
+    """The request log the settings name: PostgreSQL for a ``postgresql://`` URL, else SQLite."""
+    url = settings.log_url
+    if url:
+        from .store_postgres import PostgresStore
 
-    Drop-in for ``Store`` where the caller does not need the row id back (``log`` returns None).
+        return PostgresStore(url, prompts=settings.log.prompts)
+    return Store(settings.log_path, prompts=settings.log.prompts)
+
+
+class LogWriter:
+    """Writes the request log from a background thread, in batches, so no request waits on the database.
+
+    Drop-in for a ``LogStore`` where the caller does not need the row id back (``log`` returns None).
     Reads (``recent``, ``stats``, ...) first wait for every queued record to be written.
     """
 
-    def __init__(self, store: Store, *, max_batch: int = 512, linger: float = 0.02) -> None:
+    def __init__(self, store: LogStore, *, max_batch: int = 512, linger: float = 0.02) -> None:
         self.store = store
         self.max_batch = max_batch
         # group commit: after the first record, wait up to ``linger`` seconds for more, so a steady
-        # stream of requests costs one SQLite commit per batch instead of one per request. A read,
+        # stream of requests costs one commit per batch instead of one per request. A read,
         # flush() or close() ends the wait at once; a crash loses at most that much of the log.
         self.linger = linger
         self.dropped = 0            # records that could not be written (counted, never raised)

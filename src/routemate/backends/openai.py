@@ -157,8 +157,18 @@ class OpenAIBackend:
         resp = await self._open(path, {**body, "stream": True, "stream_options": {"include_usage": True}})
         finished = False
         try:
+            if "text/event-stream" not in resp.headers.get("content-type", ""):
+                # some servers and proxies ignore "stream": true and answer one JSON body
+                for chunk in self._whole(await resp.read()):
+                    yield chunk
+                finished = True
+                return
+            events = 0
             async for chunk in decode_stream(resp.content.iter_any()):
+                events += 1
                 yield chunk
+            if not events:
+                raise BackendError(f"{self.config.name}: upstream sent an empty stream (no events)", retryable=True)
             finished = True
         except SSEError as exc:
             raise BackendError(f"{self.config.name}: upstream error mid-stream: {self._scrub(str(exc))}") from None
@@ -169,6 +179,34 @@ class OpenAIBackend:
         finally:
             # an abandoned stream drops the connection, which cancels the upstream generation
             resp.release() if finished else resp.close()
+
+    def _whole(self, raw: bytes) -> list[Chunk]:
+        """A whole (non-streamed) chat or completion answer as the chunks a stream would have carried."""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("error"), (dict, str)):
+            err = data["error"]
+            message = err.get("message") if isinstance(err, dict) else err
+            raise BackendError(f"{self.config.name}: upstream error: {self._scrub(str(message))}")
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+            snippet = self._scrub(raw[:120].decode("utf-8", "replace"))
+            raise BackendError(f"{self.config.name}: upstream answered a stream request with neither events nor "
+                               f"an OpenAI answer ({snippet!r})")
+        chunks = []
+        for c in data["choices"]:
+            index = c.get("index") or 0
+            message = c.get("message")
+            if not isinstance(message, dict):       # legacy completions
+                message = {"content": c.get("text") or ""}
+            calls = [{"index": i, **tc} for i, tc in enumerate(message.get("tool_calls") or ())] or None
+            chunks.append(Chunk(content=message.get("content") or "", role="assistant", tool_calls=calls,
+                                finish_reason=c.get("finish_reason") or "stop", index=index))
+        usage = Usage.from_dict(data.get("usage"))
+        if usage is not None:
+            chunks.append(Chunk(usage=usage))
+        return chunks
 
     # -- Backend protocol -----------------------------------------------------------------------------
     def _chat_body(self, request: ChatRequest) -> dict[str, Any]:

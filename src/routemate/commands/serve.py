@@ -32,10 +32,63 @@ def serve(
         sys.stderr.write(f"routemate: warning: listening on {bind} without API keys: anyone who can reach this "
                          "port can use your models (set ROUTEMATE_API_KEYS or server.api_keys)\n")
 
+    if settings.log_url:
+        from ..store_postgres import redact_url
+
+        log = redact_url(settings.log_url)
+    else:
+        log = str(settings.log_path)
+
     def ready(h: str, p: int) -> None:
         models = ", ".join(f"{m.name} ({m.tier})" for m in settings.models.values())
         sys.stderr.write(f"routemate gateway on http://{h}:{p}/v1 · models: {models} · "
-                         f"keys: {'required' if keys else 'off'} · log: {settings.log_path}\n")
+                         f"keys: {'required' if keys else 'off'} · log: {log}\n")
         sys.stderr.flush()
 
     run(settings, host=host, port=port, warmup=warmup, ready=ready, access_log=access_log)
+
+
+@app.command()
+@friendly
+def keys(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Gateway keys: spend in the current budget period, requests, limits and allowed models."""
+    import json
+    import time
+
+    from ..cli import _console, _routemate, _usd
+    from ..keys import period_start
+
+    rm = _routemate()
+    now = time.time()
+    named = rm.settings.keys
+    usage = {u["key_name"]: u for u in rm.store.key_usage()}
+    rows = []
+    for name, key in named.items():
+        spent = rm.store.spend(period_start(key.period, now), [name]).get(name, 0.0)
+        rows.append({"name": name, "period": key.period, "spent_usd": round(spent, 8), "budget_usd": key.budget_usd,
+                     "remaining_usd": None if key.budget_usd is None else round(max(0.0, key.budget_usd - spent), 8),
+                     "rpm": key.rpm, "models": key.models,
+                     "requests": usage.get(name, {}).get("requests", 0),
+                     "total_usd": round(usage.get(name, {}).get("cost_usd", 0.0), 8)})
+    # keys that are no longer configured still show what they spent
+    rows += [{"name": name, "period": None, "spent_usd": None, "budget_usd": None, "remaining_usd": None,
+              "rpm": None, "models": None, "requests": u["requests"], "total_usd": round(u["cost_usd"], 8)}
+             for name, u in usage.items() if name not in named]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    con = _console(stderr=False)
+    if not rows:
+        con.print("no [keys.NAME] tables in the config, and no keyed requests in the log "
+                  "(docs/gateway.md: Keys for teams)")
+        return
+    from rich.table import Table
+
+    table = Table("key", "this period", "budget", "left", "rpm", "models", "requests", "all time")
+    for r in rows:
+        period = f"{_usd(r['spent_usd'])} ({r['period']})" if r["period"] else "(not configured)"
+        table.add_row(r["name"], period, "-" if r["budget_usd"] is None else _usd(r["budget_usd"]),
+                      "-" if r["remaining_usd"] is None else _usd(r["remaining_usd"]),
+                      str(r["rpm"] or "-"), ", ".join(r["models"]) if r["models"] else "all",
+                      str(r["requests"]), _usd(r["total_usd"]))
+    con.print(table)

@@ -2,6 +2,8 @@
 
 Order of precedence, strongest first:
 1. privacy: a request that must stay local only goes to private models, even over a pin;
+   a hard requirement (``Policy.requires``: a tool call the caller demands, a tool result to
+   answer) only goes to models that have it, and is refused (400) when none does;
 2. an explicit pin (a model name or a tier alias) from the caller;
 3. the router's score against the threshold: at or above it, the frontier tier; below, local;
    with a ladder (``Policy.ladder``: model → ceiling), the cheapest rung whose ceiling is above
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..errors import ModelNotFound, NoModelAvailable, PrivacyRefusal
+from ..errors import InvalidRequest, ModelNotFound, NoModelAvailable, PrivacyRefusal
 
 TIERS = ("local", "frontier")
 
@@ -53,6 +55,8 @@ class Policy:
     language: str | None = None             # natural language of the request (ISO 639-1)
     private_reason: str | None = None       # set when the request must not leave private models
     ladder: tuple[tuple[str, float], ...] = ()   # (model, ceiling): rungs below the frontier
+    requires: frozenset[str] = frozenset()  # capabilities the answer cannot do without (tools, ...)
+    requires_why: str = ""                  # why, for the reason and the error ("tool_choice is required")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,26 @@ def _climb(score: Score, policy: Policy, cands: list[Candidate]) -> tuple[list[C
     return order, why
 
 
+def _serving(policy: Policy, cands: list[Candidate], pinned: bool) -> tuple[list[Candidate], str]:
+    """The candidates that have every required capability, and the note saying so; an error when
+    none does (never a silent answer without the tool call the caller demanded)."""
+    need = ", ".join(sorted(policy.requires))
+    why = policy.requires_why or f"the request needs {need}"
+    serving = [c for c in cands if policy.requires <= c.caps]
+    if not serving:
+        if policy.private_reason and any(policy.requires <= c.caps for c in policy.candidates):
+            raise PrivacyRefusal(f"refused: {policy.private_reason}, and no private (local) model serves {need} "
+                                 f"({why})", hint=f'give a local model capabilities = ["chat", "{need}"] if it '
+                                                  "can, or remove the secret from the request")
+        raise InvalidRequest(f"{why}, but no configured model serves {need}", param="tool_choice",
+                             hint=f'add "{need}" to the capabilities of a model that can call tools, or send '
+                                  'tool_choice "auto"')
+    if pinned and policy.pin not in TIERS and all(c.name != policy.pin for c in serving):
+        raise InvalidRequest(f"{why}, but model {policy.pin!r} does not serve {need}", param="model",
+                             hint=f"use auto or one of: {', '.join(c.name for c in serving)}")
+    return serving, f"{why}: only models with {need}"
+
+
 def decide(score: Score, policy: Policy) -> Decision:
     cands = list(policy.candidates)
     notes: list[str] = []
@@ -112,6 +136,9 @@ def decide(score: Score, policy: Policy) -> Decision:
     if pinned and policy.pin not in names and policy.pin not in TIERS:
         raise ModelNotFound(f"unknown model {policy.pin!r}",
                             hint=f"use auto, local, frontier or one of: {', '.join(sorted(names))}")
+    if policy.requires:
+        cands, note = _serving(policy, cands, pinned)
+        notes.append(note)
 
     if pinned and policy.pin in TIERS:
         wanted_tier, first = policy.pin, None

@@ -26,7 +26,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..chat import Choice, Chunk, Completion, Usage
-from ..errors import BackendError, RoutemateError
+from ..errors import BackendError, RateLimited, RoutemateError
+from ..keys import caller_name
 from ..routing import fall_back
 from ..service import Run, short_error
 from ..sse import chunk_event
@@ -74,6 +75,9 @@ class Exchange:
             m.cost.inc((model,), answer.cost_usd)
             m.saved.inc((model,), answer.saved_usd)
         m.responses.inc((self.endpoint, str(self.code)))
+        key = caller_name()
+        if key is not None:
+            self.gw.keyring.spent(key, sum(run.answer.cost_usd for run, _ in self.outcomes if run.answer))
 
 
 def _reason(run: Run) -> str:
@@ -186,11 +190,22 @@ def _headers(run: Run, content_type: bytes, cost: float | None = None) -> list[t
     return headers
 
 
-async def send_error(send: Send, exc: RoutemateError, extra: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
-    body = error_body(exc)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+def error_headers(exc: RoutemateError) -> list[tuple[bytes, bytes]]:
+    """What an error response says beside its body: how to authenticate, when to retry."""
+    if exc.status == 401:
+        return [(b"www-authenticate", b"Bearer")]
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, RateLimited) and retry_after is not None:
+        return [(b"retry-after", str(retry_after).encode())]
     if exc.status in (503, 429) and "circuit open" in str(exc):
-        headers.append((b"retry-after", b"5"))
+        return [(b"retry-after", b"5")]
+    return []
+
+
+async def send_error(send: Send, exc: RoutemateError, body: bytes | None = None) -> None:
+    body = error_body(exc) if body is None else body
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               *error_headers(exc)]
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

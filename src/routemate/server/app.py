@@ -7,7 +7,6 @@ request through the gateway is logged and costed exactly like one from the CLI.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -21,12 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..config import Settings, load_settings
+from ..config import KeyConfig, Settings, load_settings
 from ..errors import ModelNotFound, NoModelAvailable, PrivacyRefusal, RoutemateError
+from ..keys import CALLER, Keyring
 from ..routing import extract
 from ..service import Routemate, Run
 from ..store import Record
-from .answer import Answer, Exchange, Receive, Send, send_error
+from .answer import Answer, Exchange, Receive, Send, error_headers, send_error
 from .metrics import Counter, Gauge, Metrics
 from .wire import (MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, dumps, error_body, parse_chat,
                    parse_completion, parse_embeddings, parse_json)
@@ -43,16 +43,16 @@ class Gateway:
     def __init__(self, settings: Settings | None = None, *, rm: Routemate | None = None, warmup: bool = False) -> None:
         if rm is None:
             from ..reliability import GuardedRoutemate
-            from ..store import LogWriter, Store
+            from ..store import LogWriter, open_store
 
             settings = settings or load_settings()
-            store = LogWriter(Store(settings.log_path, prompts=settings.log.prompts))
+            store = LogWriter(open_store(settings))
             rm = GuardedRoutemate(settings, store=store,  # type: ignore[arg-type]
                                   failures=settings.server.circuit_failures,
                                   cooldown=settings.server.circuit_cooldown)
         self.rm = rm
         self.settings = rm.settings
-        self.keys = [k.encode() for k in self.settings.gateway_keys()]
+        self.keyring = Keyring(self.settings, store=self._raw_store)
         self.max_body = int(self.settings.server.max_body_mb * 1024 * 1024)
         self.metrics = Metrics()
         self.metrics.collectors.append(self._live_metrics)
@@ -93,18 +93,23 @@ class Gateway:
                     log.warning("could not load %s: %s", m.name, exc)
 
     # -- helpers --------------------------------------------------------------------------------------
-    def check_key(self, headers: Mapping[str, str]) -> None:
-        if not self.keys:
-            return
+    def check_key(self, headers: Mapping[str, str]) -> KeyConfig | None:
+        """The caller's ``[keys]`` entry (None for a plain key, or when no keys are configured); 401
+        for a missing or unknown key. Sets the caller for routing (allowed models) and the log."""
+        CALLER.set(None)
+        if not self.keyring.required:
+            return None
         header = headers.get("authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else headers.get("x-api-key", "")
         if not token:
             raise Unauthorized("missing API key",
-                               hint="send 'Authorization: Bearer <key>' with a key from server.api_keys or "
+                               hint="send 'Authorization: Bearer <key>' with a key from [keys], server.api_keys or "
                                     "ROUTEMATE_API_KEYS")
-        given = token.encode()
-        if not any(hmac.compare_digest(given, k) for k in self.keys):
-            raise Unauthorized("invalid API key", hint="use a key from server.api_keys or ROUTEMATE_API_KEYS")
+        found, key = self.keyring.match(token)
+        if not found:
+            raise Unauthorized("invalid API key", hint="use a key from [keys], server.api_keys or ROUTEMATE_API_KEYS")
+        CALLER.set(self.keyring.caller(key))
+        return key
 
     async def body(self, headers: Mapping[str, str], parts: AsyncIterator[bytes]) -> dict[str, Any]:
         length = headers.get("content-length")
@@ -121,9 +126,14 @@ class Gateway:
             chunks.append(part)
         return parse_json(b"".join(chunks))
 
+    def _raw_store(self) -> Any:
+        """The log store itself (not its background writer): key limits need answers at once."""
+        store = self.rm.store
+        return getattr(store, "store", store)
+
     def error(self, exc: RoutemateError, endpoint: str) -> Response:
         self.metrics.responses.inc((endpoint, str(exc.status)))
-        headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {k.decode(): v.decode() for k, v in error_headers(exc)}
         return Response(error_body(exc), exc.status, headers=headers, media_type="application/json")
 
     def _expand_n(self, run: Run, params: dict[str, Any]) -> list[Run]:
@@ -147,9 +157,10 @@ class Gateway:
         ex = Exchange(self, "chat")
         headers = _headers(scope)
         try:
-            self.check_key(headers)
+            key = self.check_key(headers)
             body = await self.body(headers, _body(receive))
             req, stream, include_usage = parse_chat(body)
+            await self.keyring.admit(key, req.model)
         except RoutemateError as exc:
             return await self._reject(exc, "chat", send)
         try:
@@ -171,8 +182,9 @@ class Gateway:
         ex = Exchange(self, "completions")
         headers = _headers(scope)
         try:
-            self.check_key(headers)
+            key = self.check_key(headers)
             req, stream, include_usage = parse_completion(await self.body(headers, _body(receive)))
+            await self.keyring.admit(key, req.model)
         except RoutemateError as exc:
             return await self._reject(exc, "completions", send)
         try:
@@ -195,7 +207,7 @@ class Gateway:
 
     async def _reject(self, exc: RoutemateError, endpoint: str, send: Send) -> None:
         self.metrics.responses.inc((endpoint, str(exc.status)))
-        await send_error(send, exc, [(b"www-authenticate", b"Bearer")] if exc.status == 401 else [])
+        await send_error(send, exc)
 
     async def route(self, request: Request) -> Response:
         try:
@@ -213,9 +225,10 @@ class Gateway:
         """``POST /v1/embeddings``: one fixed embedding model (see ``Routemate.embedding_model``)."""
         body: dict[str, Any] = {}
         try:
-            self.check_key(request.headers)
+            key = self.check_key(request.headers)
             body = await self.body(request.headers, request.stream())
             texts = parse_embeddings(body)
+            await self.keyring.admit(key, str(body.get("model") or "auto"))
             out = await self.rm.embed(body, texts, entry="http")
         except RoutemateError as exc:
             self._log_refusal(exc, str(body.get("model") or "auto"), "embeddings")
