@@ -140,6 +140,8 @@ class Routemate:
         from .privacy import private_reason
 
         requires_why = required_tool_call(request)
+        if requires_why.startswith("the last message") and request.model in self.settings.models:
+            requires_why = ""     # a model pinned by name reads the tool result as text; its caller chose it
         return Policy(candidates=self.allowed_candidates(), threshold=self.threshold, pin=request.model,
                       fallback=self.settings.routing.fallback, needs=frozenset(needs),
                       requires=frozenset({"tools"} if requires_why else ()), requires_why=requires_why,

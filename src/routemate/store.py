@@ -72,6 +72,15 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (key_name, minute)
         );
     """),
+    ("004_responses", """
+        CREATE TABLE responses (
+            id TEXT PRIMARY KEY,
+            ts REAL NOT NULL,
+            key_name TEXT,
+            conversation TEXT NOT NULL
+        );
+        CREATE INDEX responses_ts ON responses(ts);
+    """),
 ]
 
 
@@ -254,6 +263,18 @@ class LogStore:
         if minute % 10 == 0:      # now and then forget old minutes; nothing reads them
             self._execute("DELETE FROM key_minutes WHERE minute < ?", (minute - 60,))
         return int(rows[0]["requests"])
+
+    # -- stored Responses-API conversations (previous_response_id) -------------------------------------
+    def save_response(self, response_id: str, key_name: str | None, conversation: list[dict[str, Any]]) -> None:
+        self._execute("INSERT INTO responses (id, ts, key_name, conversation) VALUES (?, ?, ?, ?)",
+                      (response_id, time.time(), key_name, json.dumps(conversation)))
+
+    def load_response(self, response_id: str, key_name: str | None) -> list[dict[str, Any]] | None:
+        """A stored conversation, if it exists and was made with the same key (or both without one)."""
+        rows = self._fetch("SELECT key_name, conversation FROM responses WHERE id = ?", (response_id,))
+        if not rows or rows[0]["key_name"] != key_name:
+            return None
+        return json.loads(rows[0]["conversation"])
 
 
 class Store(LogStore):

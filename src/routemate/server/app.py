@@ -315,8 +315,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         err: RoutemateError = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
     else:
         err = NotFound(f"no route {request.method} {request.url.path}",
-                       hint="the API lives under /v1: /v1/chat/completions, /v1/completions, /v1/embeddings, "
-                            "/v1/models")
+                       hint="the API lives under /v1: /v1/chat/completions, /v1/completions, /v1/responses, "
+                            "/v1/messages, /v1/embeddings, /v1/models")
     return Response(error_body(err), err.status, media_type="application/json")
 
 
@@ -332,9 +332,17 @@ class FastPath:
     def __init__(self, app: Starlette, gw: Gateway) -> None:
         self.app, self.gateway, self.state = app, gw, app.state
         self.routes: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
+        from functools import partial
+
+        from .anthropic import messages, messages_count_tokens
+        from .responses import responses
+
         for prefix in ("/v1", ""):     # some clients drop the /v1 from their base URL
             self.routes[f"{prefix}/chat/completions"] = gw.chat
             self.routes[f"{prefix}/completions"] = gw.completions
+            self.routes[f"{prefix}/responses"] = partial(responses, gw)
+            self.routes[f"{prefix}/messages"] = partial(messages, gw)
+            self.routes[f"{prefix}/messages/count_tokens"] = partial(messages_count_tokens, gw)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -382,6 +390,8 @@ def create_app(settings: Settings | None = None, *, rm: Routemate | None = None,
         routes += [
             Route(f"{prefix}/chat/completions", _method_not_allowed, methods=["GET"]),
             Route(f"{prefix}/completions", _method_not_allowed, methods=["GET"]),
+            Route(f"{prefix}/responses", _method_not_allowed, methods=["GET"]),
+            Route(f"{prefix}/messages", _method_not_allowed, methods=["GET"]),
             Route(f"{prefix}/models", gw.models, methods=["GET"]),
             Route(f"{prefix}/models/{{name:path}}", gw.model, methods=["GET"]),
             Route(f"{prefix}/route", gw.route, methods=["POST"]),
