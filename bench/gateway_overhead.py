@@ -4,19 +4,24 @@ All in one run on this machine: a fast fake upstream (bench/fast_upstream.py, it
 then the same non-streaming chat request at concurrency 1, 16 and 64 (and a streamed one with
 ``include_usage`` at 1 and 16) sent
 
-  direct     load generator -> upstream
-  routemate  load generator -> `routemate serve` (own process, request log on) -> upstream
-  litellm    load generator -> `litellm --config ...` proxy (own process)     -> upstream
+  direct              load generator -> upstream
+  routemate           load generator -> `routemate serve` (own process, SQLite request log) -> upstream
+  routemate-postgres  the same with the request log in PostgreSQL (a temp server started for the run)
+  routemate-pg-keys   the same, and the key is a [keys] entry with a budget and a rate limit (both
+                      checked against the shared log on every request)
+  litellm             load generator -> `litellm --config ...` proxy (own process)     -> upstream
 
 ``added_*`` is the gateway's p50/p99 minus the direct p50/p99 at concurrency 1 (the per-request
 cost of the hop); ``rps`` is the best throughput over the levels. LiteLLM runs only when its
 ``litellm`` command is found (``--litellm-bin`` or on PATH); install it in a separate venv:
 ``python -m venv /opt/litellm && /opt/litellm/bin/pip install 'litellm[proxy]'``.
 
-    python bench/gateway_overhead.py [--json] [--duration 4] [--litellm-bin PATH]
+    python bench/gateway_overhead.py [--json] [--duration 4] [--stores sqlite,postgres] [--litellm-bin PATH]
 
-The last line with --json is one JSON object:
-``{"routemate": {"added_p50_ms", "added_p99_ms", "rps"}, "litellm": {...} | null, ...}``.
+The PostgreSQL targets run when ``initdb``/``pg_ctl`` are found (as the ``postgres`` user under root)
+and psycopg is installed (``pip install 'routemate[postgres]'``). The last line with --json is one
+JSON object: ``{"routemate": {"added_p50_ms", "added_p99_ms", "rps"}, "routemate_postgres": {...},
+"litellm": {...} | null, "ratios": {"postgres_added_p50_over_sqlite", ...}, ...}``.
 """
 
 from __future__ import annotations
@@ -79,15 +84,22 @@ def start_upstream() -> tuple[subprocess.Popen[str], int]:
     return proc, int(line.split()[1])
 
 
-def start_routemate(upstream: int, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_routemate(upstream: int, tmp: Path, log_url: str | None = None,
+                    limits: bool = False) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     url = f"http://127.0.0.1:{upstream}/v1"
-    (tmp / "config.toml").write_text(
-        f'[models.fast-local]\nbackend = "openai"\nbase_url = "{url}"\ntier = "local"\nmax_retries = 0\n\n'
-        f'[models.fast-frontier]\nbackend = "openai"\nbase_url = "{url}"\ntier = "frontier"\n'
-        f"price_in = 2.5\nprice_out = 10.0\nmax_retries = 0\n")
+    config = (f'[models.fast-local]\nbackend = "openai"\nbase_url = "{url}"\ntier = "local"\nmax_retries = 0\n\n'
+              f'[models.fast-frontier]\nbackend = "openai"\nbase_url = "{url}"\ntier = "frontier"\n'
+              f"price_in = 2.5\nprice_out = 10.0\nmax_retries = 0\n")
+    tmp.mkdir(parents=True, exist_ok=True)
+    if limits:     # generous limits: every request is checked, none refused
+        config += f'\n[keys.bench]\nkey = "{KEY}"\nbudget_usd = 1000000\nperiod = "day"\nrpm = 10000000\n'
+    (tmp / "config.toml").write_text(config)
     env = {**os.environ, "ROUTEMATE_HOME": str(tmp / "home"), "ROUTEMATE_CONFIG": str(tmp / "config.toml")}
-    env["ROUTEMATE_API_KEYS"] = KEY
+    if not limits:
+        env["ROUTEMATE_API_KEYS"] = KEY
+    if log_url:
+        env["ROUTEMATE_LOG_URL"] = log_url
     proc = subprocess.Popen([sys.executable, "-m", "routemate", "serve", "--port", str(port), "--no-warmup"],
                             env=env, stderr=subprocess.DEVNULL)
     wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc)
@@ -105,6 +117,22 @@ def start_litellm(binary: str, upstream: int, tmp: Path) -> tuple[subprocess.Pop
                              "--num_workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180, proc)
     return proc, port
+
+
+def start_postgres() -> Any:
+    """A temp PostgreSQL server (the tests' helper), or None when its binaries or psycopg are missing."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    try:
+        import psycopg  # noqa: F401
+        from postgres_server import PostgresServer, server_binaries
+    except ImportError:
+        return None
+    bindir = server_binaries()
+    if bindir is None:
+        return None
+    server = PostgresServer(bindir)
+    server.fsync = True         # a real server's durability, unlike the tests' fsync=off
+    return server.start()
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -150,6 +178,8 @@ def main() -> None:
     parser.add_argument("--litellm-bin", default=os.environ.get("LITELLM_BIN") or shutil.which("litellm"),
                         help="the litellm proxy command (default: $LITELLM_BIN or litellm on PATH)")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM even if it is installed")
+    parser.add_argument("--stores", default="sqlite,postgres",
+                        help="request-log stores to measure routemate with (sqlite, postgres)")
     args = parser.parse_args()
     try:
         import uvloop
@@ -159,6 +189,7 @@ def main() -> None:
         runner = asyncio.run
 
     procs: list[subprocess.Popen[Any]] = []
+    servers: list[Any] = []
     results: dict[str, dict[int, loadgen.Result]] = {}
     streams: dict[str, dict[int, loadgen.Result]] = {}
     try:
@@ -169,13 +200,25 @@ def main() -> None:
             path = "/v1/chat/completions"
             results["direct"] = runner(measure(up_port, path, args.duration))
             streams["direct"] = runner(measure(up_port, path, args.duration, body=STREAM_BODY, levels=STREAM_LEVELS))
-            rm, rm_port = start_routemate(up_port, tmp)
-            procs.append(rm)
-            results["routemate"] = runner(measure(rm_port, path, args.duration, rm.pid))
-            streams["routemate"] = runner(measure(rm_port, path, args.duration, rm.pid, body=STREAM_BODY,
-                                                  levels=STREAM_LEVELS))
-            rm.terminate()
-            rm.wait(15)
+            targets: list[tuple[str, str | None, bool]] = []
+            stores = args.stores.split(",")
+            if "sqlite" in stores:
+                targets.append(("routemate", None, False))
+            if "postgres" in stores:
+                pg = start_postgres()
+                if pg is None:
+                    print("PostgreSQL targets skipped: no initdb/pg_ctl or no psycopg", file=sys.stderr)
+                else:
+                    servers.append(pg)
+                    targets += [("routemate-postgres", pg.url, False), ("routemate-pg-keys", pg.url, True)]
+            for n, (name, log_url, limits) in enumerate(targets):
+                rm, rm_port = start_routemate(up_port, tmp / str(n), log_url, limits)
+                procs.append(rm)
+                results[name] = runner(measure(rm_port, path, args.duration, rm.pid))
+                streams[name] = runner(measure(rm_port, path, args.duration, rm.pid, body=STREAM_BODY,
+                                               levels=STREAM_LEVELS))
+                rm.terminate()
+                rm.wait(15)
             if args.litellm_bin and not args.no_litellm:
                 ll, ll_port = start_litellm(args.litellm_bin, up_port, tmp)
                 procs.append(ll)
@@ -190,6 +233,8 @@ def main() -> None:
                     p.wait(15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        for server in servers:
+            server.stop()
 
     print(f"{'target':<17} {'conc':>4} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9} {'cpu ms/req':>10} {'errors':>6}")
     for kind, table in (("", results), (" stream", streams)):
@@ -199,7 +244,11 @@ def main() -> None:
                 label = name + kind
                 print(f"{label:<17} {c:>4} {r.pct(0.5):>9.3f} {r.pct(0.99):>9.3f} {r.rps:>9.1f} {cpu:>10} {r.errors:>6}")
     direct = results["direct"]
-    out: dict[str, Any] = {"routemate": added(results["routemate"], direct),
+    out: dict[str, Any] = {"routemate": added(results["routemate"], direct) if "routemate" in results else None,
+                           "routemate_postgres": added(results["routemate-postgres"], direct)
+                           if "routemate-postgres" in results else None,
+                           "routemate_pg_keys": added(results["routemate-pg-keys"], direct)
+                           if "routemate-pg-keys" in results else None,
                            "litellm": added(results["litellm"], direct) if "litellm" in results else None,
                            "direct": {"p50_ms": round(direct[1].pct(0.5), 3), "p99_ms": round(direct[1].pct(0.99), 3),
                                       "rps": round(max(r.rps for r in direct.values()), 1)},
@@ -210,15 +259,23 @@ def main() -> None:
                            "stream_levels": {name: {str(c): r.summary() for c, r in levels.items()}
                                              for name, levels in streams.items()},
                            "cpus": os.cpu_count(), "duration_s": args.duration}
-    if out["litellm"]:
+    if out["routemate"] and out["routemate_postgres"]:
+        sq, pg_ = out["routemate"], out["routemate_postgres"]
+        out.setdefault("ratios", {})["postgres_added_p50_over_sqlite"] = round(
+            pg_["added_p50_ms"] / max(sq["added_p50_ms"], 1e-3), 2)
+        print(f"log in PostgreSQL: adds {pg_['added_p50_ms']:.2f} ms p50 vs {sq['added_p50_ms']:.2f} ms with SQLite "
+              f"({out['ratios']['postgres_added_p50_over_sqlite']}x); {pg_['rps']:.0f} vs {sq['rps']:.0f} req/s; "
+              f"with key budget + rate limit: {out['routemate_pg_keys']['added_p50_ms']:.2f} ms, "
+              f"{out['routemate_pg_keys']['rps']:.0f} req/s")
+    if out["litellm"] and out["routemate"]:
         rm_, ll_ = out["routemate"], out["litellm"]
-        out["ratios"] = {
+        out.setdefault("ratios", {}).update({
             "litellm_added_p50_over_routemate": round(ll_["added_p50_ms"] / max(rm_["added_p50_ms"], 1e-3), 1),
-            "routemate_rps_over_litellm": round(rm_["rps"] / max(ll_["rps"], 1e-3), 1)}
+            "routemate_rps_over_litellm": round(rm_["rps"] / max(ll_["rps"], 1e-3), 1)})
         print(f"routemate adds {rm_['added_p50_ms']:.2f} ms p50 vs LiteLLM's {ll_['added_p50_ms']:.2f} ms "
               f"({out['ratios']['litellm_added_p50_over_routemate']}x less); "
               f"{rm_['rps']:.0f} vs {ll_['rps']:.0f} req/s ({out['ratios']['routemate_rps_over_litellm']}x)")
-    else:
+    elif out["routemate"]:
         print(f"routemate adds {out['routemate']['added_p50_ms']:.2f} ms p50; {out['routemate']['rps']:.0f} req/s "
               "(LiteLLM not installed: pass --litellm-bin to compare)")
     if args.json:

@@ -38,6 +38,7 @@ class PostgresServer:
         self.data = self.dir / "data"
         self.port = 5432        # only names the socket file, which lives in our own directory
         self.user = "postgres" if os.geteuid() == 0 else None    # initdb refuses to run as root
+        self.fsync = False      # tests need no durability; benchmarks turn it back on
 
     def _run(self, *args: str) -> None:
         out = subprocess.run([str(self.bindir / args[0]), *args[1:]], user=self.user, capture_output=True,
@@ -50,7 +51,8 @@ class PostgresServer:
         if self.user:
             shutil.chown(self.dir, self.user)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
-        options = f"-k {self.dir} -c listen_addresses='' -p {self.port} -c fsync=off -c max_connections=200"
+        options = (f"-k {self.dir} -c listen_addresses='' -p {self.port} -c max_connections=200"
+                   + ("" if self.fsync else " -c fsync=off"))
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-o", options, "-w", "start")
         return self
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import hybrid_config
 from gateway_fixtures import RunningGateway
 from routemate.config import build_settings
-from routemate.errors import ConfigError, ModelForbidden, QuotaExceeded, RateLimited
+from routemate.errors import ConfigError, ModelForbidden, QuotaExceeded, RateLimited, StoreUnavailable
 from routemate.keys import Keyring, period_start
 from routemate.store import Record, Store
 
@@ -198,3 +198,18 @@ def test_routemate_keys_shows_spend_per_key(keyed, env):
     table = subprocess.run([sys.executable, "-m", "routemate", "keys"], env={**env, "COLUMNS": "120"},
                            capture_output=True, text=True, timeout=60)
     assert "team" in table.stdout and "(day)" in table.stdout and TEAM not in table.stdout
+
+
+async def test_a_store_that_is_down_is_a_503_naming_the_log(tmp_path):
+    class Down:
+        def count_request(self, *a):
+            raise OSError("connection refused")
+
+        def spend(self, *a):
+            raise OSError("connection refused")
+
+    s = settings(tmp_path, {"ci": {"key": CI, "rpm": 5, "budget_usd": 1}})
+    ring = Keyring(s, store=lambda: Down())
+    with pytest.raises(StoreUnavailable, match="request log is unreachable \\(OSError\\)") as err:
+        await ring.admit(ring.named["ci"], "auto")
+    assert err.value.status == 503 and "connection refused" not in str(err.value)

@@ -132,6 +132,13 @@ def test_a_wrong_key_is_an_authentication_error(write_config, hybrid, env, monke
         gw.stop()
 
 
+def test_server_tools_are_not_offered_to_routed_models(gateway, hybrid):
+    message = client(gateway).messages.create(
+        model="gpt4o", max_tokens=20, messages=[{"role": "user", "content": "hi"}],
+        tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}])
+    assert message.content[0].text == hybrid.reply and "tools" not in hybrid.requests[-1]["body"]
+
+
 def test_count_tokens_estimates_the_input(gateway):
     with client(gateway) as c:
         count = c.messages.count_tokens(model="auto", system="Be brief.", tools=TOOLS,

@@ -131,12 +131,18 @@ def test_a_stored_response_is_readable_only_with_the_key_that_made_it(write_conf
 @pytest.mark.parametrize("body, param", [
     ({"model": "auto"}, "input"),
     ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
-    ({"input": "hi", "tools": [{"type": "web_search"}]}, "tools[0]"),
+    ({"input": "hi", "tools": [{"type": "function"}]}, "tools[0]"),
     ({"input": "hi", "max_output_tokens": 0}, "max_output_tokens"),
 ])
 def test_bad_requests_get_openai_shaped_errors(gateway, body, param):
     r = gateway.post("/v1/responses", body)
     assert r.status == 400 and r.json()["error"]["param"] == param and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_hosted_tools_are_not_offered_to_routed_models(gateway, hybrid):
+    response = client(gateway).responses.create(model="gpt4o", input="hi", tools=[{"type": "web_search"}, *TOOLS])
+    assert response.status == "completed"
+    assert [t["function"]["name"] for t in hybrid.requests[-1]["body"]["tools"]] == ["get_weather"]
 
 
 def test_a_stream_cut_after_content_ends_with_response_failed(gateway, hybrid):

@@ -115,3 +115,11 @@ class ModelForbidden(RoutemateError):
     type = "invalid_request_error"
     code = "model_not_allowed"
     param = "model"
+
+
+class StoreUnavailable(RoutemateError):
+    """The request log's database cannot be reached for something that needs an answer now."""
+
+    status = 503
+    type = "server_error"
+    code = "log_unavailable"

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ModelForbidden, QuotaExceeded, RateLimited
+from .errors import ConfigError, ModelForbidden, QuotaExceeded, RateLimited, StoreUnavailable
 
 if TYPE_CHECKING:
     from .config import KeyConfig, Settings
@@ -128,18 +128,27 @@ class Keyring:
         if key.budget_usd is not None:
             spent = self._cached_spend(key, now)
             if spent is None:
-                spent = await asyncio.to_thread(self._read_spend, key, now)
+                spent = await self._ask(self._read_spend, key, now)
             if spent >= key.budget_usd:
                 raise QuotaExceeded(f"key {key.name!r} has spent ${spent:.4f} of its ${key.budget_usd:g} "
                                     f"{PERIOD_WORDS[key.period]} budget",
                                     hint=self._budget_hint(key, now))
         if key.rpm is not None:
             minute = int(now // 60)
-            used = await asyncio.to_thread(self.store().count_request, key.name, minute)
+            used = await self._ask(self.store().count_request, key.name, minute)
             if used > key.rpm:
                 wait = max(1, math.ceil((minute + 1) * 60 - now))
                 raise RateLimited(f"key {key.name!r} is over its limit of {key.rpm} requests per minute",
                                   retry_after=wait, hint=f"try again in {wait}s")
+
+    @staticmethod
+    async def _ask(fn: Callable[..., Any], *args: Any) -> Any:
+        """A store call off the event loop; a database that is down is a 503 naming the log."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot check key limits: the request log is unreachable "
+                                   f"({type(exc).__name__})", hint="check the log database ([log] url)") from None
 
     def spent(self, name: str | None, usd: float) -> None:
         """Count an answer's cost against its key at once (the log catches up in the background)."""

@@ -117,8 +117,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise _bad(f"tools.{i}", "must be an object with a name and an input_schema")
         if t.get("type") not in (None, "custom"):
-            raise _bad(f"tools.{i}.type", f"server tool {t['type']!r} is not supported: routemate's models run "
-                                          "client tools (name, description, input_schema)")
+            continue       # a server tool (web search, ...) runs at Anthropic: not offered to routed models
         fn = {"name": t["name"], "parameters": t.get("input_schema") or {"type": "object"}}
         if t.get("description"):
             fn["description"] = t["description"]
@@ -173,7 +172,7 @@ def parse_messages(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
                 raise _bad(name, f"must be a number between 0 and {hi:g}")
             params[name] = v
-    if body.get("tools"):
+    if body.get("tools") and _tools(body["tools"]):
         params["tools"] = _tools(body["tools"])
         if body.get("tool_choice") is not None:
             params["tool_choice"], parallel = _tool_choice(body["tool_choice"])

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..chat import ChatRequest, Chunk
-from ..errors import InvalidRequest, RoutemateError
+from ..errors import InvalidRequest, RoutemateError, StoreUnavailable
 from ..keys import caller_name
 from ..service import Answer as Result
 from .answer import Exchange, Receive, Send, send_error
@@ -27,6 +28,8 @@ from .wire import dumps, new_id
 
 if TYPE_CHECKING:
     from .app import Gateway
+
+log = logging.getLogger("routemate.server")
 
 ECHOED = ("instructions", "max_output_tokens", "parallel_tool_calls", "previous_response_id", "temperature",
           "tool_choice", "tools", "top_p", "metadata", "store", "user")
@@ -113,10 +116,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         raise _bad("tools", "must be an array")
     out = []
     for i, t in enumerate(tools):
-        if not isinstance(t, dict) or t.get("type") != "function" or not isinstance(t.get("name"), str):
-            kind = t.get("type") if isinstance(t, dict) else None
-            raise _bad(f"tools[{i}]", f"must be a function tool ({{\"type\": \"function\", \"name\": ...}}); "
-                                      f"{kind!r} tools are not supported")
+        if isinstance(t, dict) and t.get("type") not in ("function", None):
+            continue       # a hosted tool (web_search, file_search, ...) runs at OpenAI: not offered to routed models
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise _bad(f"tools[{i}]", "must be a function tool: {\"type\": \"function\", \"name\": ...}")
         fn = {k: t[k] for k in ("name", "description", "parameters", "strict") if t.get(k) is not None}
         fn.setdefault("parameters", {"type": "object", "properties": {}})
         out.append({"type": "function", "function": fn})
@@ -156,7 +159,7 @@ def parse_responses(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
                 raise _bad(name, f"must be a number between 0 and {hi:g}")
             params[name] = v
-    if body.get("tools"):
+    if body.get("tools") and _tools(body["tools"]):
         params["tools"] = _tools(body["tools"])
         if body.get("tool_choice") is not None:
             params["tool_choice"] = _tool_choice(body["tool_choice"])
@@ -366,7 +369,10 @@ async def responses(gw: "Gateway", scope: dict[str, Any], receive: Receive, send
         if body.get("store") is False or settings.log.prompts != "text" or run.policy.private_reason:
             return
         conversation = encoder.conversation(run.request)
-        await asyncio.to_thread(gw._raw_store().save_response, encoder.id, caller_name(), conversation)
+        try:
+            await asyncio.to_thread(gw._raw_store().save_response, encoder.id, caller_name(), conversation)
+        except Exception:     # the answer matters more than a later continuation of it
+            log.warning("could not store response %s for previous_response_id", encoder.id, exc_info=True)
 
     await Relay(ex, run, encoder, stream=stream, done=store)(scope, receive, send)
 
@@ -374,7 +380,11 @@ async def responses(gw: "Gateway", scope: dict[str, Any], receive: Receive, send
 async def _continued(gw: "Gateway", request: ChatRequest, previous: Any, instructed: bool) -> ChatRequest:
     if not isinstance(previous, str) or not previous:
         raise _bad("previous_response_id", "must be a response id")
-    before = await asyncio.to_thread(gw._raw_store().load_response, previous, caller_name())
+    try:
+        before = await asyncio.to_thread(gw._raw_store().load_response, previous, caller_name())
+    except Exception as exc:
+        raise StoreUnavailable(f"cannot read previous response {previous!r}: the request log is unreachable "
+                               f"({type(exc).__name__})", hint="retry, or send the whole input") from None
     if before is None:
         raise PreviousResponseNotFound(
             f"previous response {previous!r} not found",
