@@ -123,7 +123,7 @@ def start_postgres() -> Any:
     """A temp PostgreSQL server (the tests' helper), or None when its binaries or psycopg are missing."""
     sys.path.insert(0, str(HERE.parent / "tests"))
     try:
-        import psycopg  # noqa: F401
+        import psycopg  # noqa: F401  (the stores need it)
         from postgres_server import PostgresServer, server_binaries
     except ImportError:
         return None

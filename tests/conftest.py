@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_upstream import FakeUpstream  # noqa: E402
-from postgres_server import pg_url, postgres_server  # noqa: E402,F401  (fixtures)
+from postgres_server import log_store, pg_url, postgres_server  # noqa: E402,F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 # Real outcome data and client captures live beside the repository, never inside it.

@@ -101,3 +101,20 @@ def gateway(hybrid: Any, env: dict[str, str]) -> Iterator[RunningGateway]:
         yield gw
     finally:
         gw.stop()
+
+
+_OPENED: list[Any] = []
+
+
+def opened(client: Any) -> Any:
+    """Register an SDK client to be closed after the test (``close_clients``)."""
+    _OPENED.append(client)
+    return client
+
+
+@pytest.fixture
+def close_clients() -> Iterator[None]:
+    """A client left to the garbage collector leaves its keep-alive socket open (a ResourceWarning)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()

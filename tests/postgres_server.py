@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,6 +103,24 @@ def pg_url(postgres_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A factory of log stores on one log, run once with SQLite and once with a fresh PostgreSQL database."""
+    from routemate.store import Store
+    from routemate.store_postgres import PostgresStore
+
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    opened: list[Any] = []
+
+    def make(**kw: Any) -> Any:
+        opened.append(PostgresStore(url, **kw) if url else Store(tmp_path / "log.db", **kw))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
 
 
 if __name__ == "__main__":      # `python tests/postgres_server.py`: start one, print its URL, stop on Enter

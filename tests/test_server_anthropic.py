@@ -5,25 +5,17 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from gateway_fixtures import gateway  # noqa: F401  (fixture)
+from gateway_fixtures import close_clients, gateway, opened  # noqa: F401  (fixtures)
 
 TOOLS = [{"name": "get_weather", "description": "Weather of a city",
           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
 
 
-OPEN = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients():
-    yield
-    while OPEN:
-        OPEN.pop().close()     # a client left to the garbage collector leaves its keep-alive socket open
+pytestmark = pytest.mark.usefixtures("close_clients")
 
 
 def client(gw, key="unused"):
-    OPEN.append(anthropic.Anthropic(base_url=gw.url.removesuffix("/v1"), api_key=key, max_retries=0, timeout=60))
-    return OPEN[-1]
+    return opened(anthropic.Anthropic(base_url=gw.url.removesuffix("/v1"), api_key=key, max_retries=0, timeout=60))
 
 
 def test_messages_create_answers_with_text_usage_and_the_routing_headers(gateway, hybrid):

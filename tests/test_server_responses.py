@@ -6,25 +6,17 @@ import openai
 import pytest
 
 from conftest import hybrid_config
-from gateway_fixtures import RunningGateway, gateway  # noqa: F401  (fixture)
+from gateway_fixtures import RunningGateway, close_clients, gateway, opened  # noqa: F401  (fixtures)
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather of a city",
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
 
 
-OPEN = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients():
-    yield
-    while OPEN:
-        OPEN.pop().close()     # a client left to the garbage collector leaves its keep-alive socket open
+pytestmark = pytest.mark.usefixtures("close_clients")
 
 
 def client(gw, key="unused"):
-    OPEN.append(openai.OpenAI(base_url=gw.url, api_key=key, max_retries=0, timeout=60))
-    return OPEN[-1]
+    return opened(openai.OpenAI(base_url=gw.url, api_key=key, max_retries=0, timeout=60))
 
 
 def test_responses_create_with_instructions_answers_with_output_text_and_usage(gateway, hybrid):

@@ -26,18 +26,20 @@ def test_an_old_log_is_upgraded_without_losing_rows(tmp_path):
     assert len(rows) == 1 and rows[0]["model"] == "local" and rows[0]["attempt"] == 1
 
 
-def test_row_holds_decision_usage_cost_and_status(tmp_path):
-    store = Store(tmp_path / "log.db")
+def test_row_holds_decision_usage_cost_and_status(log_store):
+    store = log_store()
     rid = store.log(Record(entry="cli", status="ok", prompt="user: hi", model="local", tier="local",
                            reason="rules: 0.1 < 0.5", score=0.1, threshold=0.5, prompt_tokens=10,
                            completion_tokens=5, cost_usd=0.0, saved_usd=0.00007, latency_ms=12.5,
-                           meta={"attempts": [{"model": "gpt4o", "error": "500"}]}))
+                           ts=1_767_000_000.123456, meta={"attempts": [{"model": "gpt4o", "error": "500"}]}))
     row = store.recent(1)[0]
     assert row["id"] == rid and row["prompt"] == "user: hi" and row["reason"] == "rules: 0.1 < 0.5"
+    assert row["ts"] == 1_767_000_000.123456          # full precision: a 4-byte REAL would round to minutes
     assert row["prompt_sha256"] == hashlib.sha256(b"user: hi").hexdigest()
     assert row["meta"]["attempts"][0]["model"] == "gpt4o"
-    store.update(rid, status="cancelled", error="cancelled by the client")
-    assert store.recent(1)[0]["status"] == "cancelled"
+    store.update(rid, status="cancelled", error="cancelled by the client", meta={"x": 1})
+    again = store.recent(1)[0]
+    assert again["status"] == "cancelled" and again["meta"] == {"x": 1}
 
 
 def test_hash_mode_stores_no_prompt_text(tmp_path):
@@ -49,13 +51,15 @@ def test_hash_mode_stores_no_prompt_text(tmp_path):
     assert b"secret plan" not in raw
 
 
-def test_stats_share_spend_and_saved_per_model(tmp_path):
-    store = Store(tmp_path / "log.db")
+def test_stats_share_spend_and_saved_per_model(log_store):
+    store = log_store()
     for model, tier, cost, saved, status in [("local", "local", 0, 0.01, "ok"), ("local", "local", 0, 0.02, "ok"),
                                              ("gpt4o", "frontier", 0.05, 0, "ok"), ("local", "local", 0, 0, "error")]:
-        store.log(Record(entry="http", status=status, model=model, tier=tier, cost_usd=cost, saved_usd=saved))
+        store.log(Record(entry="http", status=status, model=model, tier=tier, cost_usd=cost, saved_usd=saved,
+                         prompt_tokens=3, completion_tokens=2))
     s = store.stats()
-    assert (s["requests"], s["ok"], s["errors"]) == (4, 3, 1)
+    assert (s["requests"], s["ok"], s["errors"], s["cancelled"]) == (4, 3, 1, 0)
+    assert (s["prompt_tokens"], s["completion_tokens"]) == (12, 8) and isinstance(s["prompt_tokens"], int)
     assert abs(s["saved_usd"] - 0.03) < 1e-9 and abs(s["cost_usd"] - 0.05) < 1e-9
     # all on the frontier would have cost 0.08: 0.03 of it saved
     assert abs(s["frontier_usd"] - 0.08) < 1e-9 and abs(s["saved_share"] - 0.375) < 1e-9

@@ -3,8 +3,8 @@ import threading
 from routemate.store import LogWriter, Record, Store
 
 
-def test_background_writer_lands_every_record_with_hashes_and_meta(tmp_path):
-    writer = LogWriter(Store(tmp_path / "log.db", prompts="hash"), max_batch=7)
+def test_background_writer_lands_every_record_with_hashes_and_meta(log_store):
+    writer = LogWriter(log_store(prompts="hash"), max_batch=7)
 
     def burst(k):
         for i in range(50):
@@ -24,10 +24,10 @@ def test_background_writer_lands_every_record_with_hashes_and_meta(tmp_path):
     writer.close()                      # idempotent
 
 
-def test_log_many_matches_log_row_for_row(tmp_path):
-    store = Store(tmp_path / "a.db")
+def test_log_many_matches_log_row_for_row(log_store):
+    store = log_store()
     record = Record(entry="cli", status="error", prompt="x", model="m", error="boom", meta={"attempts": [1]},
-                    cost_usd=0.5)
+                    cost_usd=0.5, key_name="ci")
     store.log(record)
     store.log_many([record])
     one, many = store.recent(2)

@@ -16,8 +16,8 @@ from ..chat import ChatRequest, Chunk, estimate_prompt_tokens
 from ..errors import InvalidRequest, RoutemateError
 from ..service import Answer as Result
 from .answer import Exchange, Receive, Send, send_error
-from .relay import Relay, sse
-from .wire import dumps, new_id
+from .relay import Relay, accept, sse
+from .wire import _number, dumps, new_id
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -166,14 +166,12 @@ def parse_messages(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
             raise _bad("stop_sequences", "must be an array of strings")
         if stop:
             params["stop"] = stop
-    for name, hi in (("temperature", 1.0), ("top_p", 1.0)):
-        v = body.get(name)
-        if v is not None:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
-                raise _bad(name, f"must be a number between 0 and {hi:g}")
-            params[name] = v
-    if body.get("tools") and _tools(body["tools"]):
-        params["tools"] = _tools(body["tools"])
+    _number(body, "temperature", 0, 1)
+    _number(body, "top_p", 0, 1)
+    params.update({k: body[k] for k in ("temperature", "top_p") if body.get(k) is not None})
+    tools = _tools(body["tools"]) if body.get("tools") else []
+    if tools:
+        params["tools"] = tools
         if body.get("tool_choice") is not None:
             params["tool_choice"], parallel = _tool_choice(body["tool_choice"])
             if parallel is not None:
@@ -292,23 +290,19 @@ class MessagesEncoder:
 
 # -- routes ----------------------------------------------------------------------------------------------
 async def messages(gw: "Gateway", scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    from .app import _body, _headers
+    request: ChatRequest | None = None
+    stream = False
 
-    ex = Exchange(gw, "messages")
-    headers = _headers(scope)
-    model = "auto"
-    try:
-        key = gw.check_key(headers)
-        body = await gw.body(headers, _body(receive))
-        model = str(body.get("model") or "auto")
+    async def parse(body: dict[str, Any]) -> ChatRequest:
+        nonlocal request, stream
         request, stream = parse_messages(body)
-        await gw.keyring.admit(key, request.model)
-        run = gw.rm.start(request, entry="http")
-    except RoutemateError as exc:
-        gw._log_refusal(exc, model, "messages")
-        gw.metrics.responses.inc(("messages", str(exc.status)))
-        return await send_error(send, exc, error_body(exc))
-    await Relay(ex, run, MessagesEncoder(request), stream=stream)(scope, receive, send)
+        return request
+
+    accepted = await accept(gw, "messages", scope, receive, send, parse, error_body)
+    if accepted is not None:
+        assert request is not None
+        await Relay(Exchange(gw, "messages"), accepted[1], MessagesEncoder(request), stream=stream)(scope, receive,
+                                                                                                   send)
 
 
 async def messages_count_tokens(gw: "Gateway", scope: dict[str, Any], receive: Receive, send: Send) -> None:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..chat import Chunk
+from ..chat import ChatRequest, Chunk
 from ..errors import RoutemateError
 from ..service import Answer as Result
 from ..service import Run
 from .answer import Exchange, Receive, Send, _headers, _unexpected, has_content, resilient, send_error, until_disconnect
+
+if TYPE_CHECKING:
+    from .app import Gateway
 
 
 class Encoder(Protocol):
@@ -121,6 +124,31 @@ class Relay:
             await commit(last)
         assert last.answer is not None
         await send({"type": "http.response.body", "body": self.encoder.closing(last.answer)})
+
+
+Parse = Callable[[dict[str, Any]], Awaitable[ChatRequest]]
+
+
+async def accept(gw: "Gateway", endpoint: str, scope: dict[str, Any], receive: Receive, send: Send, parse: Parse,
+                 error_body: Callable[[RoutemateError], bytes]) -> tuple[dict[str, Any], Run] | None:
+    """Key, body, the format's parse, the key's limits and routing: the body and the run to answer,
+    or None once an error (in the format's shape) was sent."""
+    from .app import _body, _headers
+
+    headers = _headers(scope)
+    model = "auto"
+    try:
+        key = gw.check_key(headers)
+        body = await gw.body(headers, _body(receive))
+        model = str(body.get("model") or "auto")
+        request = await parse(body)
+        await gw.keyring.admit(key, request.model)
+        return body, gw.rm.start(request, entry="http")
+    except RoutemateError as exc:
+        gw._log_refusal(exc, model, endpoint)
+        gw.metrics.responses.inc((endpoint, str(exc.status)))
+        await send_error(send, exc, error_body(exc))
+        return None
 
 
 def sse(event: str, data: Any) -> bytes:

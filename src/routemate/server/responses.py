@@ -22,9 +22,9 @@ from ..chat import ChatRequest, Chunk
 from ..errors import InvalidRequest, RoutemateError, StoreUnavailable
 from ..keys import caller_name
 from ..service import Answer as Result
-from .answer import Exchange, Receive, Send, send_error
-from .relay import Relay, sse
-from .wire import dumps, new_id
+from .answer import Exchange, Receive, Send
+from .relay import Relay, accept, sse
+from .wire import _integer, _number, dumps, new_id
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -147,20 +147,15 @@ def parse_responses(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
         if not isinstance(instructions, str):
             raise _bad("instructions", "must be a string")
         messages.insert(0, {"role": "system", "content": instructions})
-    params: dict[str, Any] = {}
-    limit = body.get("max_output_tokens")
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise _bad("max_output_tokens", "must be a positive integer")
-        params["max_tokens"] = limit
-    for name, hi in (("temperature", 2.0), ("top_p", 1.0)):
-        v = body.get(name)
-        if v is not None:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
-                raise _bad(name, f"must be a number between 0 and {hi:g}")
-            params[name] = v
-    if body.get("tools") and _tools(body["tools"]):
-        params["tools"] = _tools(body["tools"])
+    _integer(body, "max_output_tokens", 1)
+    _number(body, "temperature", 0, 2)
+    _number(body, "top_p", 0, 1)
+    params: dict[str, Any] = {k: body[k] for k in ("temperature", "top_p") if body.get(k) is not None}
+    if body.get("max_output_tokens") is not None:
+        params["max_tokens"] = body["max_output_tokens"]
+    tools = _tools(body["tools"]) if body.get("tools") else []
+    if tools:
+        params["tools"] = tools
         if body.get("tool_choice") is not None:
             params["tool_choice"] = _tool_choice(body["tool_choice"])
     if isinstance(body.get("parallel_tool_calls"), bool) and params.get("tools"):
@@ -342,25 +337,20 @@ class ResponsesEncoder:
 
 # -- route -----------------------------------------------------------------------------------------------
 async def responses(gw: "Gateway", scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    from .app import _body, _headers
+    stream = False
 
-    ex = Exchange(gw, "responses")
-    headers = _headers(scope)
-    model = "auto"
-    try:
-        key = gw.check_key(headers)
-        body = await gw.body(headers, _body(receive))
-        model = str(body.get("model") or "auto")
+    async def parse(body: dict[str, Any]) -> ChatRequest:
+        nonlocal stream
         request, stream = parse_responses(body)
         previous = body.get("previous_response_id")
         if previous is not None:
             request = await _continued(gw, request, previous, body.get("instructions") is not None)
-        await gw.keyring.admit(key, request.model)
-        run = gw.rm.start(request, entry="http")
-    except RoutemateError as exc:
-        gw._log_refusal(exc, model, "responses")
-        gw.metrics.responses.inc(("responses", str(exc.status)))
-        return await send_error(send, exc, error_body(exc))
+        return request
+
+    accepted = await accept(gw, "responses", scope, receive, send, parse, error_body)
+    if accepted is None:
+        return
+    body, run = accepted
     encoder = ResponsesEncoder(body)
 
     async def store(run: Any) -> None:
@@ -374,7 +364,7 @@ async def responses(gw: "Gateway", scope: dict[str, Any], receive: Receive, send
         except Exception:     # the answer matters more than a later continuation of it
             log.warning("could not store response %s for previous_response_id", encoder.id, exc_info=True)
 
-    await Relay(ex, run, encoder, stream=stream, done=store)(scope, receive, send)
+    await Relay(Exchange(gw, "responses"), run, encoder, stream=stream, done=store)(scope, receive, send)
 
 
 async def _continued(gw: "Gateway", request: ChatRequest, previous: Any, instructed: bool) -> ChatRequest:
