@@ -64,3 +64,7 @@ def test_overhead_benchmark_runs_and_ends_with_one_json_object(env):
     assert set(result["routemate"]) >= {"added_p50_ms", "added_p99_ms", "rps"}
     assert result["routemate"]["errors"] == 0 and result["routemate"]["rps"] > 0
     assert set(result["levels"]["routemate"]) == {"1", "16", "64"}
+    if result["routemate_postgres"] is not None:      # measured where PostgreSQL's binaries are installed
+        assert result["routemate_postgres"]["errors"] == 0 and result["routemate_postgres"]["rps"] > 0
+        assert result["routemate_pg_keys"]["errors"] == 0
+        assert result["ratios"]["postgres_added_p50_over_sqlite"] > 0

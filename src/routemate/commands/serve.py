@@ -27,10 +27,11 @@ def serve(
 
     settings = load_settings()
     bind = host or settings.server.host
-    keys = settings.gateway_keys()
+    keys = bool(settings.gateway_keys() or settings.keys)
     if bind not in LOOPBACK and not keys:
         sys.stderr.write(f"routemate: warning: listening on {bind} without API keys: anyone who can reach this "
-                         "port can use your models (set ROUTEMATE_API_KEYS or server.api_keys)\n")
+                         "port can use your models (add [keys.NAME] tables, or set ROUTEMATE_API_KEYS or "
+                         "server.api_keys)\n")
 
     if settings.log_url:
         from ..store_postgres import redact_url
@@ -89,6 +90,7 @@ def keys(as_json: bool = typer.Option(False, "--json")) -> None:
         period = f"{_usd(r['spent_usd'])} ({r['period']})" if r["period"] else "(not configured)"
         table.add_row(r["name"], period, "-" if r["budget_usd"] is None else _usd(r["budget_usd"]),
                       "-" if r["remaining_usd"] is None else _usd(r["remaining_usd"]),
-                      str(r["rpm"] or "-"), ", ".join(r["models"]) if r["models"] else "all",
+                      str(r["rpm"] or "-"),
+                      ", ".join(r["models"]) if r["models"] else "all" if r["period"] else "-",
                       str(r["requests"]), _usd(r["total_usd"]))
     con.print(table)
