@@ -55,6 +55,17 @@ def test_serve_warns_when_exposed_without_keys(hybrid, env):
             proc.wait(15)
 
 
+def test_serve_with_an_unreachable_postgres_log_fails_with_one_line_and_no_password(env, tmp_path):
+    url = f"postgresql://bob:hunter2@/routemate?host={tmp_path}&port=1"
+    out = subprocess.run([sys.executable, "-m", "routemate", "serve", "--port", str(_free_port()), "--no-warmup"],
+                         env={**env, "ROUTEMATE_LOG_URL": url}, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    line = out.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line and "hunter2" not in line
+    assert line.startswith("routemate: error: log.url: cannot open the PostgreSQL log at postgresql://bob:***@")
+    assert "ROUTEMATE_LOG_URL" in line
+
+
 def test_overhead_benchmark_runs_and_ends_with_one_json_object(env):
     out = subprocess.run([sys.executable, str(REPO / "bench" / "gateway_overhead.py"), "--json", "--duration", "0.3",
                           "--no-litellm"], env=env, capture_output=True, text=True, timeout=180)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .store import LogStore
@@ -58,20 +59,20 @@ class PostgresStore(LogStore):
         self.prompts = prompts
         self._sql: dict[str, str] = {}
         self._sql_lock = threading.Lock()
+        try:   # one plain connection first: it fails at once, with the server's own reason
+            psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
+        except psycopg.Error as exc:
+            reason = redact_url(" ".join(str(exc).split()))
+            password = urlsplit(url).password
+            if password:      # a malformed URL is quoted back whole by libpq
+                reason = reason.replace(password, "***")
+            raise ConfigError(f"cannot open the PostgreSQL log at {redact_url(url)}: {reason}",
+                              field="log.url", hint="check the URL (ROUTEMATE_LOG_URL or [log] url) and that the "
+                                                    "server is up") from None
         self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
                                     kwargs={"row_factory": dict_row, "autocommit": True},
                                     name="routemate-log")
-        try:
-            self._pool.open(wait=True, timeout=timeout)
-        except Exception as exc:   # PoolTimeout hides the cause; one connection attempt names it
-            self._pool.close()
-            try:
-                psycopg.connect(url, connect_timeout=int(timeout)).close()
-            except psycopg.Error as cause:
-                exc = cause
-            raise ConfigError(f"cannot open the PostgreSQL log at {redact_url(url)}: "
-                              f"{' '.join(str(exc).split())}", field="log.url",
-                              hint="check the URL (ROUTEMATE_LOG_URL or [log] url) and that the server is up") from None
+        self._pool.open(wait=True, timeout=timeout)
         self.migrate()
 
     def describe(self) -> str:
