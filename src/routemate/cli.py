@@ -287,8 +287,14 @@ def logs(
     n: int = typer.Option(20, "-n", min=1, help="How many recent requests."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Recent requests: model, reason, tokens, cost, saved, status."""
-    rows = _routemate().store.recent(n)
+    """Recent requests: model, reason, tokens, cost, saved, status, and your feedback."""
+    from .labels import feedback_for
+
+    store = _routemate().store
+    rows = store.recent(n)
+    rated = feedback_for(store, [r["id"] for r in rows])
+    for r in rows:
+        r["feedback"] = rated.get(r["id"], [])
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
         return
@@ -297,7 +303,7 @@ def logs(
 
     con = _console(stderr=False)
     columns = [("id", "right"), ("time", "left"), ("via", "left"), ("model", "left"), ("tokens", "right"),
-               ("cost", "right"), ("saved", "right"), ("ms", "right"), ("status", "left")]
+               ("cost", "right"), ("saved", "right"), ("ms", "right"), ("status", "left"), ("rated", "left")]
     if con.width < 100:
         columns = [(name, justify) for name, justify in columns if name not in ("via", "ms")]
     # one line per request whatever the width: the reason gets what is left and ends in "…"
@@ -312,11 +318,20 @@ def logs(
                  "time": stamp.strftime("%H:%M:%S" if stamp.strftime("%m-%d") == today else "%m-%d %H:%M"),
                  "tokens": f"{r['prompt_tokens']}+{r['completion_tokens']}", "cost": _usd(r["cost_usd"]),
                  "saved": _usd(r["saved_usd"]), "ms": f"{r['latency_ms'] or 0:.0f}",
-                 "status": r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]"}
+                 "status": r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]",
+                 "rated": _rating(r["feedback"])}
         table.add_row(*(cells[name] for name, _ in columns), _escape(" ".join((r["reason"] or "").split())))
     con.print(table)
     if rows:     # a hint, not data: stderr, so `routemate logs > file` keeps only the table
         _console().print("[dim]full rows: routemate logs --json[/]")
+
+
+def _rating(feedback: list[dict[str, Any]]) -> str:
+    """The latest rating of a request, as `routemate logs` shows it."""
+    if not feedback:
+        return ""
+    last = feedback[-1]["rating"]
+    return "[green]good[/]" if last == "good" else "[red]bad[/]"
 
 
 def _usd(x: float | None) -> str:
@@ -380,7 +395,8 @@ bench_app = typer.Typer(no_args_is_help=True, help="Run configured models on ben
 
 # Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
-COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.evaluate", "routemate.eval.cascade"]
+COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.evaluate", "routemate.commands.learn",
+                              "routemate.eval.cascade"]
 
 
 def _register() -> None:

@@ -145,6 +145,15 @@ def check_log_url(url: str) -> str:
     return url
 
 
+class LearningConfig(_Strict):
+    """``[learning]``: the learned router improves from labels of your own traffic (checks, feedback)."""
+
+    enabled: bool = True
+    retrain_every: int = Field(50, ge=5)        # new labels of local answers between two proposals
+    holdout: float = Field(0.2, gt=0.0, lt=0.5)  # share of the most recent labels a candidate is judged on
+    max_labels: int = Field(5000, ge=20)        # the most recent labels a version learns from
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -219,6 +228,7 @@ class Settings(_Strict):
     verify: VerifyConfig = VerifyConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     keys: dict[str, KeyConfig] = {}
+    learning: LearningConfig = LearningConfig()
     env: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("models")
@@ -357,12 +367,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, path: Path | None = N
 
 
 def build_settings(data: dict[str, Any], env: Mapping[str, str], file: Path | None = None) -> Settings:
-    unknown = set(data) - {"models", "personas", "routing", "log", "server", "verify", "privacy", "keys"}
+    unknown = set(data) - {"models", "personas", "routing", "log", "server", "verify", "privacy", "keys",
+                           "learning"}
     if unknown:
         name = sorted(unknown)[0]
         raise ConfigError(f"unknown section [{name}]", file=str(file) if file else None, field=name,
                           hint="allowed: [models.*], [personas.*], [routing], [log], [server], [verify], "
-                               "[privacy], [keys.*]")
+                               "[privacy], [keys.*], [learning]")
     raw = {**data, "home": default_home(env), "config_file": file, "env": dict(env)}
     raw.setdefault("models", default_models(env))
     try:
@@ -454,6 +465,10 @@ redact_log = true             # the request log stores [REDACTED:kind], never th
 [log]
 prompts = "text"              # "hash" stores only a sha256 of each prompt
 # url = "postgresql://routemate@db/routemate"   # one log for several replicas (or ROUTEMATE_LOG_URL)
+
+[learning]                    # the router learns from your checked answers and feedback (nothing leaves)
+enabled = true
+retrain_every = 50            # new labels between two proposed router versions
 
 [server]
 host = "127.0.0.1"

@@ -79,13 +79,41 @@ class Routemate:
     def __init__(self, settings: Settings | None = None, *, store: LogStore | None = None,
                  router: Router | None = None) -> None:
         self.settings = settings or load_settings()
-        self.router = router or build_router(self.settings.routing)
-        self.threshold = threshold_for(self.router, self.settings.routing)
         self._store = store
+        self.router = router or self._learned(build_router(self.settings.routing))
+        self.threshold = threshold_for(self.router, self.settings.routing)
         self._backends: dict[str, Backend] = {}
         self._candidates: tuple[Candidate, ...] | None = None
 
     # -- parts ----------------------------------------------------------------------------------------
+    def _learned(self, router: Router) -> Router:
+        """The router version learned from this log's labels, when there is one (see learning.py)."""
+        from .routing.learned import LearnedRouter
+
+        if not (isinstance(router, LearnedRouter) and self.settings.learning.enabled):
+            return router
+        if self._store is None and not self.settings.log_path.exists():
+            return router       # no log yet, so nothing learned: do not create one just to look
+        from .learning import router_in_use
+
+        try:
+            return router_in_use(router, self.store)
+        except Exception:       # a log it cannot read must not stop routing
+            return router
+
+    def refresh_router(self) -> bool:
+        """Switch to the version in use now (another process may have promoted one); True if it changed."""
+        from .learning import base_of, router_in_use
+
+        base = base_of(self.router)
+        if base is None or not self.settings.learning.enabled:
+            return False
+        fresh = router_in_use(base, self.store)
+        if fresh.name == self.router.name:
+            return False
+        self.router = fresh
+        return True
+
     @property
     def store(self) -> LogStore:
         if self._store is None:
@@ -305,6 +333,7 @@ class Run:
         # a Store written synchronously, for callers that need the row id back (verify-then-escalate
         # links its attempts); default: the process's store, which may write in the background
         self.log_to: LogStore | None = None
+        self.response_id: str | None = None     # the id the client gets, so feedback can name this answer
 
     def _for_model(self) -> ChatRequest:
         model = self.rm.settings.model(self.decision.model)
@@ -385,7 +414,7 @@ class Run:
                         router=d.router, prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens, cost_usd=spent, saved_usd=saved,
                         latency_ms=latency, ttft_ms=answer.ttft_ms, error=error, meta=self._meta(),
-                        key_name=caller_name())
+                        key_name=caller_name(), response_id=self.response_id)
         try:
             answer.log_id = (self.log_to or self.rm.store).log(record)
         except Exception:  # the answer matters more than its log row; never lose it to a log failure

@@ -81,6 +81,45 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX responses_ts ON responses(ts);
     """),
+    ("005_learning", """
+        ALTER TABLE requests ADD COLUMN response_id TEXT;
+        CREATE INDEX requests_response ON requests(response_id);
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            rating TEXT NOT NULL,
+            note TEXT,
+            via TEXT
+        );
+        CREATE INDEX feedback_request ON feedback(request_id);
+        CREATE TABLE labels (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id INTEGER,
+            ts REAL NOT NULL,
+            model TEXT NOT NULL,
+            tier TEXT,
+            outcome REAL NOT NULL,
+            source TEXT NOT NULL,
+            example TEXT
+        );
+        CREATE INDEX labels_tier ON labels(tier, id);
+        CREATE TABLE router_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            version INTEGER NOT NULL,
+            labels INTEGER NOT NULL,
+            quality REAL,
+            baseline REAL,
+            promoted INTEGER NOT NULL,
+            why TEXT,
+            artifact TEXT
+        );
+        CREATE TABLE router_state (
+            name TEXT PRIMARY KEY,
+            value TEXT
+        );
+    """),
 ]
 
 
@@ -107,6 +146,7 @@ class Record:
     parent_id: int | None = None
     attempt: int = 1
     key_name: str | None = None      # the gateway key's name (never the key)
+    response_id: str | None = None   # the id the client got (chat completion id, x-routemate-request-id)
     ts: float = field(default_factory=time.time)
 
 

@@ -113,7 +113,9 @@ async def resilient(ex: Exchange, run: Run, *, restart_after_content: bool) -> A
                 raise
             decision, policy = fall_back(run.decision, short_error(exc), run.policy)
             ex.gw.metrics.fallbacks.inc((run.decision.model, decision.model))
+            answered_as = run.response_id
             run = type(run)(run.rm, run.request, decision, policy, run.entry)
+            run.response_id = answered_as
         except RoutemateError:
             settled = True
             ex.outcomes.append((run, "error"))
@@ -185,6 +187,8 @@ async def until_disconnect(receive: Receive, work: Awaitable[Any]) -> Any:
 def _headers(run: Run, content_type: bytes, cost: float | None = None) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", content_type), (b"x-routemate-model", header_safe(run.decision.model).encode()),
                (b"x-routemate-reason", header_safe(run.decision.reason).encode())]
+    if run.response_id:
+        headers.append((b"x-routemate-request-id", run.response_id.encode()))
     if cost is not None:
         headers.append((b"x-routemate-cost-usd", f"{cost:.8f}".encode()))
     return headers
@@ -221,6 +225,11 @@ class Answer:
 
     def __init__(self, ex: Exchange, runs: list[Run], *, stream: bool, include_usage: bool, chat: bool) -> None:
         self.ex, self.runs, self.stream, self.include_usage, self.chat = ex, runs, stream, include_usage, chat
+        # one id for the response: the body's ``id``, the x-routemate-request-id header and the log rows,
+        # so ``POST /v1/feedback`` can name the answer by either
+        self.id = new_id("chatcmpl" if chat else "cmpl")
+        for run in runs:
+            run.response_id = self.id
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         gw = self.ex.gw
@@ -271,8 +280,7 @@ class Answer:
             usage.completion_tokens += run.answer.usage.completion_tokens
             cost += run.answer.cost_usd
         build = chat_body if self.chat else completion_body
-        body = build(Completion(choices, usage), usage, id=new_id("chatcmpl" if self.chat else "cmpl"),
-                     model=finals[0].decision.model)
+        body = build(Completion(choices, usage), usage, id=self.id, model=finals[0].decision.model)
         headers = _headers(finals[0], b"application/json", cost)
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -281,7 +289,7 @@ class Answer:
     # -- streams --------------------------------------------------------------------------------------
     async def _stream(self, send: Send) -> None:
         kind = "chat.completion.chunk" if self.chat else "text_completion"
-        id, created = new_id("chatcmpl" if self.chat else "cmpl"), int(time.time())
+        id, created = self.id, int(time.time())
         sources = [resilient(self.ex, r, restart_after_content=False) for r in self.runs]
         pending: list[tuple[int, Run, Chunk]] = []
         committed = False

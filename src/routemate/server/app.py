@@ -29,12 +29,13 @@ from ..store import Record
 from .answer import Answer, Exchange, Receive, Send, error_headers, send_error
 from .metrics import Counter, Gauge, Metrics
 from .wire import (MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, dumps, error_body, parse_chat,
-                   parse_completion, parse_embeddings, parse_json)
+                   parse_completion, parse_embeddings, parse_feedback, parse_json)
 
 log = logging.getLogger("routemate.server")
 Scope = dict[str, Any]
 TIER_ALIASES = ("auto", "local", "frontier")
 READY_CACHE_S = 5.0
+ROUTER_REFRESH_S = 15.0     # how often the gateway looks for a newly promoted router version
 
 
 class Gateway:
@@ -64,9 +65,11 @@ class Gateway:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> Any:
         task = asyncio.ensure_future(self._warm()) if self.warmup else None
+        learner = asyncio.ensure_future(self._follow_router())
         try:
             yield
         finally:
+            learner.cancel()
             if task is not None:
                 task.cancel()
             await self.rm.aclose()
@@ -81,6 +84,16 @@ class Gateway:
             await self._load_engines()
         finally:
             self.warming = False
+
+    async def _follow_router(self) -> None:
+        """Switch to a router version promoted by a retraining process (or another replica)."""
+        while True:
+            await asyncio.sleep(ROUTER_REFRESH_S)
+            try:
+                if await asyncio.to_thread(self.rm.refresh_router):
+                    log.info("router in use: %s", self.rm.router.name)
+            except Exception:   # a log it cannot read now must not stop serving
+                log.warning("could not check the router version in use", exc_info=True)
 
     async def _load_engines(self) -> None:
         for m in self.settings.models.values():
@@ -236,6 +249,22 @@ class Gateway:
         self.metrics.responses.inc(("embeddings", "200"))
         return Response(dumps(out), media_type="application/json",
                         headers={"x-routemate-model": out["model"]})
+
+    async def feedback(self, request: Request) -> Response:
+        """``POST /v1/feedback``: a rating of an answer, by its id; it becomes a label (learning.py)."""
+        from ..labels import add_feedback
+        from ..learning import after_label
+
+        try:
+            self.check_key(request.headers)
+            ref, rating, note = parse_feedback(await self.body(request.headers, request.stream()))
+            fb = await asyncio.to_thread(add_feedback, self.rm.store, ref, rating, note, via="http")
+        except RoutemateError as exc:
+            return self.error(exc, "feedback")
+        await asyncio.to_thread(after_label, self.rm, self.rm.store)
+        self.metrics.responses.inc(("feedback", "200"))
+        return Response(dumps({"object": "feedback", "id": ref, "request_id": fb.request_id, "rating": fb.rating,
+                               "model": fb.model}), media_type="application/json")
 
     def model_list(self) -> list[dict[str, Any]]:
         data, seen = [], set()
@@ -396,6 +425,7 @@ def create_app(settings: Settings | None = None, *, rm: Routemate | None = None,
             Route(f"{prefix}/models/{{name:path}}", gw.model, methods=["GET"]),
             Route(f"{prefix}/route", gw.route, methods=["POST"]),
             Route(f"{prefix}/embeddings", gw.embeddings, methods=["POST"]),
+            Route(f"{prefix}/feedback", gw.feedback, methods=["POST"]),
         ]
     routes += [Route("/healthz", gw.healthz, methods=["GET"]), Route("/readyz", gw.readyz, methods=["GET"]),
                Route("/metrics", gw.metrics_endpoint, methods=["GET"])]

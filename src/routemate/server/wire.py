@@ -204,6 +204,25 @@ def parse_chat(body: dict[str, Any]) -> tuple[ChatRequest, bool, bool]:
     return ChatRequest(messages, params, model), stream, include_usage
 
 
+def parse_feedback(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """Check a ``POST /v1/feedback`` body: ``{"id", "rating": "good"|"bad", "note"?}``."""
+    ref = body.get("id")
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        ref = str(ref)
+    if not isinstance(ref, str) or not ref.strip():
+        raise _bad("id", "the chat completion's id (or x-routemate-request-id, or a log id)", ref)
+    rating = body.get("rating")
+    if rating not in ("good", "bad"):
+        raise _bad("rating", '"good" or "bad"', rating)
+    note = body.get("note")
+    if note is not None and not isinstance(note, str):
+        raise _bad("note", "a string", note)
+    unknown = sorted(set(body) - {"id", "rating", "note"})
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}", param=unknown[0], hint="send id, rating and note")
+    return ref.strip(), rating, note
+
+
 def parse_embeddings(body: dict[str, Any]) -> list[str]:
     """Check an embeddings body; returns its text inputs (token-id inputs give none to scan)."""
     model = body.get("model", "auto")

@@ -88,8 +88,11 @@ class VerifiedAnswer:
     """An ASGI response: run the cascade, then send its final answer as JSON or as an SSE stream."""
 
     def __init__(self, ex: Any, request: ChatRequest, plan: Plan, *, stream: bool, include_usage: bool) -> None:
+        from ..server.wire import new_id
+
         self.ex, self.request, self.plan = ex, request, plan
         self.stream, self.include_usage = stream, include_usage
+        self.id = new_id("chatcmpl")     # the body's id and x-routemate-request-id: feedback names the answer by it
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         from ..server.answer import send_error, until_disconnect
@@ -118,6 +121,11 @@ class VerifiedAnswer:
             gw.metrics.in_flight.inc(value=-1)
             for i, run in enumerate(cascade.runs):
                 self.ex.outcomes.append((run, last if i == len(cascade.runs) - 1 else "ok"))
+                if run.answer is not None and run.answer.log_id is not None:
+                    try:
+                        cascade.store.update(run.answer.log_id, response_id=self.id)
+                    except Exception:   # the answer matters more than its log row
+                        pass
             self.ex.record()
         await (self._stream(send, result) if self.stream else self._json(send, result))
 
@@ -133,24 +141,25 @@ class VerifiedAnswer:
                 (b"x-routemate-reason", header_safe(d.reason).encode()),
                 (b"x-routemate-cost-usd", f"{result.cost_usd:.8f}".encode()),
                 (b"x-routemate-verify", header_safe(f"{state}; {note}").encode()),
-                (b"x-routemate-attempts", header_safe(",".join(a.answer.model for a in result.attempts)).encode())]
+                (b"x-routemate-attempts", header_safe(",".join(a.answer.model for a in result.attempts)).encode()),
+                (b"x-routemate-request-id", self.id.encode())]
 
     async def _json(self, send: Any, result: Verified) -> None:
-        from ..server.wire import chat_body, new_id
+        from ..server.wire import chat_body
 
         answer = result.answer
         usage = Usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
-        body = chat_body(answer.completion, usage, id=new_id("chatcmpl"), model=answer.decision.model)
+        body = chat_body(answer.completion, usage, id=self.id, model=answer.decision.model)
         headers = self._headers(result, b"application/json")
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _stream(self, send: Any, result: Verified) -> None:
-        from ..server.wire import dumps, new_id
+        from ..server.wire import dumps
 
         answer = result.answer
-        id, created, model = new_id("chatcmpl"), int(time.time()), answer.decision.model
+        id, created, model = self.id, int(time.time()), answer.decision.model
         choice = answer.completion.choices[0] if answer.completion.choices else None
         chunks = [Chunk(role="assistant"), Chunk(content=answer.text),
                   Chunk(finish_reason=choice.finish_reason if choice else "stop")]

@@ -1,0 +1,97 @@
+"""Feedback over the CLI and HTTP: a rating names an answer by its id, shows in the log, becomes a label."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from gateway_fixtures import RunningGateway, gateway  # noqa: F401  (fixture)
+
+from routemate import labels
+from routemate.store import Record, Store
+
+HELLO = [{"role": "user", "content": "Say hello"}]
+
+
+def cli(env, *args):
+    return subprocess.run([sys.executable, "-m", "routemate", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+def test_feedback_over_http_by_completion_id_and_by_header(gateway):
+    r = gateway.post("/v1/chat/completions", {"model": "gpt4o", "messages": HELLO})
+    assert r.status == 200
+    answer_id = r.json()["id"]
+    assert answer_id.startswith("chatcmpl-") and r.headers["x-routemate-request-id"] == answer_id
+    fb = gateway.post("/v1/feedback", {"id": answer_id, "rating": "bad", "note": "it did not say hello"})
+    assert fb.status == 200, fb.body
+    row = gateway.log_rows()[-1]
+    assert fb.json() == {"object": "feedback", "id": answer_id, "request_id": row["id"], "rating": "bad",
+                         "model": "gpt4o"}
+
+    s = gateway.post("/v1/chat/completions", {"model": "gpt4o", "messages": HELLO, "stream": True})
+    streamed = s.events()[0]["id"]
+    assert s.headers["x-routemate-request-id"] == streamed != answer_id
+    assert gateway.post("/v1/feedback", {"id": streamed, "rating": "good"}).status == 200
+    rated = labels.feedback_for(gateway.rm.store, [row["id"], row["id"] + 1])
+    assert [f["rating"] for f in rated[row["id"]]] == ["bad"] and rated[row["id"]][0]["via"] == "http"
+    assert [f["rating"] for f in rated[row["id"] + 1]] == ["good"]
+    # a rating is also a label of the model that answered
+    got = gateway.rm.store.query("SELECT model, tier, outcome, source FROM labels ORDER BY id")
+    assert got == [{"model": "gpt4o", "tier": "frontier", "outcome": 0.0, "source": "feedback"},
+                   {"model": "gpt4o", "tier": "frontier", "outcome": 1.0, "source": "feedback"}]
+
+
+def test_bad_feedback_gets_an_openai_shaped_error_and_records_nothing(gateway):
+    unknown = gateway.post("/v1/feedback", {"id": "chatcmpl-nope", "rating": "good"})
+    assert unknown.status == 404
+    err = unknown.json()["error"]
+    assert err["code"] == "request_not_found" and err["param"] == "id" and "chatcmpl-nope" in err["message"]
+    for body, param in [({"rating": "good"}, "id"), ({"id": "1", "rating": "meh"}, "rating"),
+                        ({"id": "1", "rating": "good", "note": 5}, "note"),
+                        ({"id": "1", "rating": "good", "stars": 5}, "stars")]:
+        r = gateway.post("/v1/feedback", body)
+        assert r.status == 400 and r.json()["error"]["param"] == param, (body, r.body)
+    assert gateway.post("/v1/feedback", b"{not json").status == 400
+    assert gateway.request("GET", "/v1/feedback").status == 405
+    assert gateway.rm.store.query("SELECT COUNT(*) AS n FROM feedback") == [{"n": 0}]
+
+
+def test_feedback_needs_a_key_when_keys_are_set(hybrid, env):
+    env = {**env, "ROUTEMATE_API_KEYS": "k-team"}
+    gw = RunningGateway(env).start()
+    try:
+        assert gw.post("/v1/feedback", {"id": "1", "rating": "good"}).status == 401
+        ok = gw.post("/v1/feedback", {"id": "1", "rating": "good"}, headers={"authorization": "Bearer k-team"})
+        assert ok.status == 404     # past the key check: the log is empty
+    finally:
+        gw.stop()
+
+
+def test_feedback_from_the_cli_shows_in_logs(env, tmp_path):
+    from routemate.config import load_settings
+
+    store = Store(load_settings(env).log_path)
+    first = store.log(Record(entry="cli", status="ok", prompt="Write a function", model="local", tier="local"))
+    store.log(Record(entry="cli", status="ok", prompt="Say hi", model="local", tier="local"))
+    store.close()
+    r = cli(env, "feedback", str(first), "bad", "--note", "off by one")
+    assert r.returncode == 0, r.stderr
+    assert f"request {first} (local) rated bad" in r.stdout
+    rows = {row["id"]: row for row in json.loads(cli(env, "logs", "--json").stdout)}
+    assert rows[first]["feedback"][0]["rating"] == "bad" and rows[first]["feedback"][0]["note"] == "off by one"
+    assert rows[first + 1]["feedback"] == []
+    table = cli({**env, "COLUMNS": "160"}, "logs").stdout.splitlines()
+    assert any("rated" in li and "reason" in li for li in table)
+    line = next(li for li in table if li.strip().startswith(f"{first} "))
+    other = next(li for li in table if li.strip().startswith(f"{first + 1} "))
+    assert " bad " in line and " bad " not in other
+
+
+def test_cli_errors_are_one_line(env):
+    r = cli(env, "feedback", "999", "good")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no logged request has id '999'" in r.stderr
+    r = cli(env, "feedback", "1", "great")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "rating must be good or bad" in r.stderr
