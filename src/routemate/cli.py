@@ -344,9 +344,13 @@ def _usd(x: float | None) -> str:
 
 @app.command()
 @friendly
-def stats(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Requests, share per model, spend and savings from the request log."""
-    s = _routemate().store.stats()
+def stats(as_json: bool = typer.Option(False, "--json"),
+          days: float = typer.Option(30.0, "--days", min=0.01, max=3660,
+                                     help="Window of the breakdowns (totals are all-time).")) -> None:
+    """Requests, share per model, spend and savings, escalations, checks, feedback and router versions."""
+    from .overview import overview
+
+    s = overview(_routemate().store, days=days)
     if as_json:
         print(json.dumps(s))
         return
@@ -361,6 +365,12 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(m["model"], m["tier"], str(m["requests"]), f"{m['share']:.0%}", _usd(m["cost_usd"]),
                       _usd(m["saved_usd"]), f"{m['avg_latency_ms'] or 0:.0f}")
     con.print(table)
+    esc, fb, router = s["escalations"], s["feedback"], s["router"]
+    checked = ", ".join(f"{v['model']} {v['pass_rate']:.0%} of {v['checked']}" for v in s["verification"])
+    con.print(f"last {days:g} days: {esc['count']} escalated ({esc['share']:.0%})"
+              + (f" · checks passed: {checked}" if checked else "")
+              + f" · feedback {fb['good']} good, {fb['bad']} bad · router "
+              + (f"learned v{router['in_use']}" if router["in_use"] else "base") + f" ({router['labels']} labels)")
 
 
 @app.command()

@@ -266,6 +266,26 @@ class Gateway:
         return Response(dumps({"object": "feedback", "id": ref, "request_id": fb.request_id, "rating": fb.rating,
                                "model": fb.model}), media_type="application/json")
 
+    async def stats(self, request: Request) -> Response:
+        """``GET /v1/stats[?days=N]``: the object ``routemate stats --json`` prints (the dashboard's data)."""
+        from ..errors import InvalidRequest
+        from ..overview import overview
+
+        try:
+            self.check_key(request.headers)
+            raw = request.query_params.get("days", "30")
+            try:
+                days = float(raw)
+            except ValueError:
+                days = -1.0
+            if not 0 < days <= 3660:
+                raise InvalidRequest(f"days must be a number of days between 0 and 3660, got {raw!r}", param="days")
+            body = await asyncio.to_thread(overview, self.rm.store, days=days)
+        except RoutemateError as exc:
+            return self.error(exc, "stats")
+        self.metrics.responses.inc(("stats", "200"))
+        return Response(dumps(body), media_type="application/json", headers={"cache-control": "no-store"})
+
     def model_list(self) -> list[dict[str, Any]]:
         data, seen = [], set()
         for name in TIER_ALIASES:
@@ -428,7 +448,10 @@ def create_app(settings: Settings | None = None, *, rm: Routemate | None = None,
             Route(f"{prefix}/feedback", gw.feedback, methods=["POST"]),
         ]
     routes += [Route("/healthz", gw.healthz, methods=["GET"]), Route("/readyz", gw.readyz, methods=["GET"]),
-               Route("/metrics", gw.metrics_endpoint, methods=["GET"])]
+               Route("/metrics", gw.metrics_endpoint, methods=["GET"]), Route("/v1/stats", gw.stats, methods=["GET"])]
+    from .dashboard import routes as dashboard_routes
+
+    routes += dashboard_routes()
     app = Starlette(routes=routes, lifespan=gw.lifespan,
                     exception_handlers={HTTPException: _not_found, Exception: _crash})
     app.state.gateway = gw
