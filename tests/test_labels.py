@@ -95,3 +95,14 @@ def test_cli_errors_are_one_line(env):
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no logged request has id '999'" in r.stderr
     r = cli(env, "feedback", "1", "great")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "rating must be good or bad" in r.stderr
+
+
+def test_feedback_on_an_escalated_answer_rates_the_answer_the_user_saw():
+    store = Store(":memory:")
+    first = store.log(Record(entry="http", status="ok", model="local", tier="local", response_id="chatcmpl-x"))
+    last = store.log(Record(entry="http", status="ok", model="gpt4o", tier="frontier", parent_id=first, attempt=2,
+                            response_id="chatcmpl-x"))
+    for ref in (first, str(first), "chatcmpl-x", last):
+        assert labels.find_request(store, ref)["id"] == last
+    fb = labels.add_feedback(store, "chatcmpl-x", "good", via="http")
+    assert (fb.request_id, fb.model) == (last, "gpt4o")

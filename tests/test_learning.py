@@ -100,8 +100,26 @@ def test_checked_answers_become_labels_without_words_when_prompts_are_hashed(env
     decision, _ = rm.route(request)
     good = verify(request.messages[0]["content"], "```python\ndef add(a, b):\n    return a + b\n```")
     bad = verify(request.messages[0]["content"], "```python\ndef add(a, b):\n    return a - b\n```")
+    features = request.memo["features"]
     for log_id, verdict in ((1, good), (2, bad)):
-        assert label_checked(rm, store, request, SimpleNamespace(log_id=log_id, decision=decision), verdict)
+        answer = SimpleNamespace(log_id=log_id, decision=decision, features=features)
+        assert label_checked(rm, store, answer, verdict)
     rows = labels.labels(store)
     assert [(r["outcome"], r["source"], r["model"]) for r in rows] == [(1.0, "verify", "local"), (0.0, "verify", "local")]
     assert all("t" not in r["example"] and r["example"]["d"] for r in rows)    # named features, no words
+
+
+async def test_verify_then_escalate_labels_every_checked_answer(hybrid, env):
+    hybrid.reply = "```python\ndef add(a, b):\n    return a + b\n```"
+    rm = Routemate(load_settings(env))
+    request = ChatRequest([{"role": "user", "content": "Write a Python function add(a, b).\n>>> add(2, 3)\n5"}],
+                          {}, "gpt4o")
+    try:
+        result = await rm.ask_verified(request)
+    finally:
+        await rm.aclose()
+    assert result.verdict.ok
+    rows = labels.labels(rm.store, tier="frontier")
+    assert [(r["request_id"], r["model"], r["outcome"], r["source"]) for r in rows] == \
+        [(result.answer.log_id, "gpt4o", 1.0, "verify")]
+    assert rows[0]["example"]["d"] and rows[0]["example"]["t"]     # log.prompts = text: the words too

@@ -49,18 +49,16 @@ def router_in_use(base: LearnedRouter, store: Any) -> OnlineRouter:
         return OnlineRouter(base)
 
 
-def request_example(rm: Any, request: Any) -> dict[str, Any] | None:
-    """What a label may keep of ``request``: named features and the base score, plus the hashed
-    words only when the log keeps prompt text."""
+def features_example(rm: Any, features: Any) -> dict[str, Any] | None:
+    """What a label may keep of a request (its ``Features``): named features and the base score,
+    plus the hashed words only when the log keeps prompt text."""
     base = base_of(rm.router)
-    if base is None:
+    if base is None or features is None:
         return None
-    from .routing.features import of_request
-
-    return example(base, of_request(request), text=rm.settings.log.prompts == "text").to_json()
+    return example(base, features, text=rm.settings.log.prompts == "text").to_json()
 
 
-def label_checked(rm: Any, store: Any, request: Any, answer: Any, verdict: Any) -> bool:
+def label_checked(rm: Any, store: Any, answer: Any, verdict: Any) -> bool:
     """A checked answer as a label of its model: passed (and something ran) 1, failed 0. An answer
     nothing could be run against teaches nothing. True if a label was recorded."""
     if not rm.settings.learning.enabled or answer.log_id is None:
@@ -68,8 +66,18 @@ def label_checked(rm: Any, store: Any, request: Any, answer: Any, verdict: Any) 
     if verdict.ok and not verdict.ran:
         return False
     store_labels.add_label(store, answer.log_id, answer.decision.model, answer.decision.tier,
-                           1.0 if verdict.ok else 0.0, "verify", request_example(rm, request))
+                           1.0 if verdict.ok else 0.0, "verify", features_example(rm, answer.features))
     return True
+
+
+def learn_from_check(rm: Any, store: Any, answer: Any, verdict: Any) -> None:
+    """The hook verify-then-escalate calls after logging a verdict: label, then retrain when due.
+    Learning is a bonus: it never fails the answer."""
+    try:
+        if label_checked(rm, store, answer, verdict):
+            after_label(rm, store)
+    except Exception:
+        log.warning("could not record a label", exc_info=True)
 
 
 def due(settings: Any, store: Any) -> bool:

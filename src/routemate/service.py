@@ -38,6 +38,7 @@ class Answer:
     ttft_ms: float | None = None
     log_id: int | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    features: Any = None             # the request's routing Features (chat): what a label learns from
 
     @property
     def model(self) -> str:
@@ -407,7 +408,8 @@ class Run:
         saved = saved_usd(self.rm.settings, usage, spent)
         latency = (time.perf_counter() - self.started) * 1000
         answer = Answer(completion.text, self.decision, completion, usage, spent, saved, latency,
-                        self.ttft * 1000 if self.ttft is not None else None, attempts=self.attempts)
+                        self.ttft * 1000 if self.ttft is not None else None, attempts=self.attempts,
+                        features=getattr(self.request, "memo", {}).get("features"))
         d = self.decision
         record = Record(entry=self.entry, status=status, prompt=self._logged_prompt(), requested=self.request.model,
                         model=d.model, tier=d.tier, reason=d.reason, score=d.score, threshold=d.threshold,

@@ -187,7 +187,6 @@ class Cascade:
             verify, request_text(request), answer.text, tests=self.tests, default_language=self.config.language,
             timeout=self.config.timeout, memory_mb=self.config.memory_mb, own_examples=self.config.own_examples)
         self._log(answer, verdict, None, 1, list(answer.attempts))
-        self._learn(request, [(answer, verdict)])
         return verdict
 
     async def ask(self, request: ChatRequest, *, entry: str = "python") -> Verified:
@@ -231,7 +230,6 @@ class Cascade:
             decision = replace(target, reason=f"verify: {answer.model}'s answer failed ({why}); escalated to "
                                              f"{target.model}", pinned=False)
             lowered = False
-        self._learn(request, [(a.answer, a.verdict) for a in attempts])
         last = attempts[-1]
         return Verified(last.answer, last.verdict, attempts, skipped_cheap=skipped, kept_local=kept_local)
 
@@ -252,16 +250,6 @@ class Cascade:
         kept = None if nxt else (f"its failure report holds a secret ({kinds}), so the repair prompt may only go "
                                  f"to a private model, and none is stronger")
         return policy, nxt, kept
-
-    def _learn(self, request: ChatRequest, checked: list[tuple[Any, Verdict | None]]) -> None:
-        """Each checked answer becomes a label of its model (learning.py); never fails the answer."""
-        from ..learning import after_label, label_checked
-
-        try:
-            if any([label_checked(self.rm, self.store, request, a, v) for a, v in checked if v is not None]):
-                after_label(self.rm, self.store)
-        except Exception:
-            pass
 
     def repair(self, request: ChatRequest, verdict: Verdict, failed: str) -> ChatRequest:
         """The original conversation with its last user turn extended by the failure report."""
@@ -294,3 +282,6 @@ class Cascade:
             self.store.update(answer.log_id, parent_id=parent, attempt=number, meta=meta)
         except Exception:  # the answer matters more than its log row
             pass
+        from ..learning import learn_from_check
+
+        learn_from_check(self.rm, self.store, answer, verdict)   # the checked answer labels its model
