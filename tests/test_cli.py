@@ -30,11 +30,11 @@ def test_ask_json_is_exactly_one_object_from_the_embedded_model(env):
     r = cli("ask", "Say hello.", "--json", "--max-tokens", "8", env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out) == {"answer", "model", "tier", "reason", "usage", "cost_usd", "saved_usd", "latency_ms"}
+    assert set(out) == {"answer", "model", "tier", "reason", "usage", "cost_usd", "saved_usd", "latency_ms", "id"}
     assert out["model"] == "local" and out["tier"] == "local" and out["answer"]
     assert 0 < out["usage"]["completion_tokens"] <= 8 and out["usage"]["prompt_tokens"] > 0
     assert out["cost_usd"] == 0 and out["saved_usd"] > 0
-    assert log_rows(env)[-1]["entry"] == "cli"
+    assert log_rows(env)[-1]["entry"] == "cli" and log_rows(env)[-1]["id"] == out["id"]
 
 
 def test_ask_streams_answer_to_stdout_and_header_to_stderr(env):

@@ -104,8 +104,9 @@ def _escape(text: str) -> str:
 
 def _footer(answer: Any) -> str:
     u = answer.usage
+    rate = f" · id {answer.log_id} (routemate feedback {answer.log_id} good|bad)" if answer.log_id else ""
     return (f"[dim]{u.prompt_tokens}+{u.completion_tokens} tokens · ${answer.cost_usd:.6f} · "
-            f"saved ${answer.saved_usd:.6f} · {answer.latency_ms / 1000:.1f}s[/]")
+            f"saved ${answer.saved_usd:.6f} · {answer.latency_ms / 1000:.1f}s{rate}[/]")
 
 
 async def _stream_answer(rm: Any, request: ChatRequest, entry: str, show: bool) -> Any:

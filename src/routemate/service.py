@@ -50,7 +50,7 @@ class Answer:
             "reason": self.decision.reason,
             "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
             "cost_usd": round(self.cost_usd, 8), "saved_usd": round(self.saved_usd, 8),
-            "latency_ms": round(self.latency_ms, 1),
+            "latency_ms": round(self.latency_ms, 1), "id": self.log_id,
         }
 
 
