@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from gateway_fixtures import RunningGateway, gateway  # noqa: F401  (fixture)
 
 from routemate import labels
@@ -97,8 +98,8 @@ def test_cli_errors_are_one_line(env):
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "rating must be good or bad" in r.stderr
 
 
-def test_feedback_on_an_escalated_answer_rates_the_answer_the_user_saw():
-    store = Store(":memory:")
+def test_feedback_on_an_escalated_answer_rates_the_answer_the_user_saw(log_store):
+    store = log_store()
     first = store.log(Record(entry="http", status="ok", model="local", tier="local", response_id="chatcmpl-x"))
     last = store.log(Record(entry="http", status="ok", model="gpt4o", tier="frontier", parent_id=first, attempt=2,
                             response_id="chatcmpl-x"))
@@ -106,3 +107,26 @@ def test_feedback_on_an_escalated_answer_rates_the_answer_the_user_saw():
         assert labels.find_request(store, ref)["id"] == last
     fb = labels.add_feedback(store, "chatcmpl-x", "good", via="http")
     assert (fb.request_id, fb.model) == (last, "gpt4o")
+
+
+def test_labels_and_versions_on_every_log_store(log_store):
+    store, other = log_store(), log_store()      # two processes (or replicas) on one log
+    row = store.log(Record(entry="http", status="ok", model="local", tier="local"))
+    labels.add_label(store, row, "local", "local", 0.0, "verify", {"p": 0.5, "d": [1.0], "t": [[3, 1.0]]})
+    labels.add_feedback(store, row, "good")       # borrows the features its request's check recorded
+    got = labels.labels(other)
+    assert [(r["outcome"], r["source"]) for r in got] == [(0.0, "verify"), (1.0, "feedback")]
+    assert got[1]["example"] == {"p": 0.5, "d": [1.0], "t": [[3, 1.0]]} and labels.label_count(other) == 2
+    assert labels.next_version(store) == 1 and labels.current_version(other) == 0
+    labels.add_version(store, version=1, labels=2, quality=0.7, baseline=0.6, promoted=True, why="promoted",
+                       artifact={"format": "x", "version": 1})
+    labels.add_version(store, version=2, labels=3, quality=0.5, baseline=0.7, promoted=False, why="kept", artifact=None)
+    assert labels.current_version(other) == 1 and labels.artifact(other, 1) == {"format": "x", "version": 1}
+    assert [(v["version"], v["promoted"], v["in_use"]) for v in labels.versions(other)] == \
+        [(2, False, False), (1, True, True)]
+    labels.use_version(other, 0)
+    assert labels.current_version(store) == 0
+    with pytest.raises(labels.UnknownRequest):
+        labels.find_request(other, "chatcmpl-missing")
+    with pytest.raises(Exception, match="no router version 2"):
+        labels.use_version(store, 2)

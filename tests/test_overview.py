@@ -6,11 +6,11 @@ import time
 
 from routemate import labels
 from routemate.overview import overview
-from routemate.store import Record, Store
+from routemate.store import Record
 
 
-def test_breakdowns_from_the_log():
-    store = Store(":memory:")
+def test_breakdowns_from_the_log(log_store):
+    store = log_store()
     now = time.time()
     for day in range(3):
         ts = now - (2 - day) * 86400
@@ -45,7 +45,7 @@ def test_breakdowns_from_the_log():
     assert out["router"] == {"in_use": 0, "labels": 1, "versions": []}     # the local answer's bad rating
 
 
-def test_an_empty_log_has_empty_breakdowns():
-    out = overview(Store(":memory:"))
+def test_an_empty_log_has_empty_breakdowns(log_store):
+    out = overview(log_store())
     assert out["requests"] == 0 and out["timeline"] == [] and out["escalations"]["share"] == 0.0
     assert out["verification"] == [] and out["feedback"]["by_model"] == []

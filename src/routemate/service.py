@@ -93,7 +93,7 @@ class Routemate:
 
         if not (isinstance(router, LearnedRouter) and self.settings.learning.enabled):
             return router
-        if self._store is None and not self.settings.log_path.exists():
+        if self._store is None and not self.settings.log_url and not self.settings.log_path.exists():
             return router       # no log yet, so nothing learned: do not create one just to look
         from .learning import router_in_use
 
