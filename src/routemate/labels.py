@@ -149,10 +149,19 @@ def artifact(store: Any, version: int) -> dict[str, Any] | None:
     return json.loads(rows[0]["artifact"]) if rows and rows[0]["artifact"] else None
 
 
+def state(store: Any, name: str) -> int:
+    rows = store.query("SELECT value FROM router_state WHERE name = ?", (name,))
+    return int(rows[0]["value"]) if rows else 0
+
+
+def set_state(store: Any, name: str, value: int) -> None:
+    store.execute("DELETE FROM router_state WHERE name = ?", (name,))
+    store.execute("INSERT INTO router_state (name, value) VALUES (?, ?)", (name, str(value)))
+
+
 def current_version(store: Any) -> int:
     """The version in use: 0 is the base router (nothing learned, or rolled back to it)."""
-    rows = store.query("SELECT value FROM router_state WHERE name = 'version'")
-    return int(rows[0]["value"]) if rows else 0
+    return state(store, "version")
 
 
 def use_version(store: Any, version: int) -> None:
@@ -161,5 +170,4 @@ def use_version(store: Any, version: int) -> None:
         known = [r["version"] for r in versions(store) if r["promoted"]]
         raise InvalidRequest(f"there is no router version {version}",
                              hint=f"versions: {', '.join(f'v{v}' for v in known) or 'none yet'}; 0 is the base router")
-    store.execute("DELETE FROM router_state WHERE name = 'version'")
-    store.execute("INSERT INTO router_state (name, value) VALUES (?, ?)", ("version", str(version)))
+    set_state(store, "version", version)

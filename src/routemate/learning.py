@@ -86,7 +86,7 @@ def due(settings: Any, store: Any) -> bool:
     if not cfg.enabled:
         return False
     rows = store.query("SELECT MAX(labels) AS n FROM router_versions")
-    done = int(rows[0]["n"] or 0) if rows else 0
+    done = max(int(rows[0]["n"] or 0) if rows else 0, store_labels.state(store, "tried_at_labels"))
     return store_labels.label_count(store) >= done + cfg.retrain_every
 
 
@@ -123,7 +123,13 @@ def retrain(settings: Any, store: Any, base: LearnedRouter) -> dict[str, Any]:
     version = store_labels.next_version(store)
     started = time.perf_counter()
     proposal = propose(base, current, usable, version=version, holdout=cfg.holdout)
-    store_labels.add_version(store, version=version, labels=store_labels.label_count(store),
+    count = store_labels.label_count(store)
+    if proposal.quality is None and proposal.baseline is None:   # too few labels to judge: no version to keep
+        store_labels.set_state(store, "tried_at_labels", count)
+        return {"version": current.version, "promoted": False, "why": proposal.why, "labels": len(rows),
+                "usable": len(usable), "quality": None, "baseline": None,
+                "seconds": round(time.perf_counter() - started, 2), "in_use": current.name}
+    store_labels.add_version(store, version=version, labels=count,
                              quality=proposal.quality, baseline=proposal.baseline, promoted=proposal.promoted,
                              why=proposal.why, artifact=proposal.router.to_json() if proposal.promoted else None)
     return {"version": version if proposal.promoted else current.version, "promoted": proposal.promoted,

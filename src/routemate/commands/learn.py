@@ -56,6 +56,10 @@ def router_history(n: int = typer.Option(20, "-n", min=1), as_json: bool = typer
     con = _console(stderr=False)
     con.print(f"in use: [bold]{'learned v' + str(current) if current else 'learned (the base router)'}[/] · "
               f"{label_count(rm.store)} labels of local answers")
+    if not rows:
+        con.print(f"[dim]no versions yet: one is proposed every {rm.settings.learning.retrain_every} labels "
+                  "(checked answers and `routemate feedback`)[/]")
+        return
     t = Table("version", "when", "labels", "held-back AUC", "vs in use", "", "why")
     for r in rows:
         mark = "[bold green]in use[/]" if r["in_use"] else ("promoted" if r["promoted"] else "[dim]not promoted[/]")
@@ -64,9 +68,6 @@ def router_history(n: int = typer.Option(20, "-n", min=1), as_json: bool = typer
                   "—" if r["quality"] is None else f"{r['quality']:.3f}",
                   "—" if r["baseline"] is None else f"{r['baseline']:.3f}", mark, r["why"] or "")
     con.print(t)
-    if not rows:
-        con.print(f"[dim]no versions yet: one is proposed every {rm.settings.learning.retrain_every} labels "
-                  "(checked answers and `routemate feedback`)[/]")
 
 
 @router_app.command("use")
