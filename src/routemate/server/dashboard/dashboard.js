@@ -252,3 +252,5 @@ document.getElementById("login").addEventListener("submit", (e) => {
 });
 document.getElementById("days").addEventListener("change", load);
 load();
+// keep the figures current while the page is open and visible
+setInterval(() => { if (!document.hidden && !document.getElementById("main").hidden) load().catch(() => {}); }, 30000);
