@@ -70,31 +70,31 @@ def test_file_without_responses_is_a_clear_error(tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_shared_evalperf_set_says_it_has_no_responses(shared_data: Path) -> None:
+def test_evalperf_says_it_has_no_responses(routing_sample: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data",
-                        str(shared_data / "routing" / "evalperf.jsonl"), "--weak", "meta-llama/Meta-Llama-3-8B-Instruct",
+                        str(routing_sample / "evalperf-sample.jsonl"), "--weak", "meta-llama/Meta-Llama-3-8B-Instruct",
                         "--strong", "gpt-4o-2024-08-06"], capture_output=True, text=True, env={**os.environ}, timeout=60)
     assert r.returncode == 1 and "no recorded responses" in r.stderr
 
 
-def test_cli_json_on_the_shared_mbpp_set(shared_data: Path, tmp_path: Path) -> None:
+def test_cli_json_on_real_mbpp_answers(routing_sample: Path, tmp_path: Path) -> None:
     records = tmp_path / "records.jsonl"
     r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data",
-                        str(shared_data / "routing" / "routerbench-mbpp.jsonl"), "--weak", "meta/llama-2-70b-chat",
-                        "--strong", "gpt-4-1106-preview", "--split", "test", "--limit", "24", "--json",
+                        str(routing_sample / "routerbench-mbpp-sample.jsonl"), "--weak", "meta/llama-2-70b-chat",
+                        "--strong", "gpt-4-1106-preview", "--split", "test", "--limit", "12", "--json",
                         "--records", str(records)], capture_output=True, text=True, env={**os.environ}, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["n"] == 24
+    assert out["n"] == 12
     assert {"quality", "escalation_rate", "gap_recovered", "frontier_cost_share", "weak_quality", "strong_quality",
             "oracle_quality"} <= set(out)
     assert out["weak_quality"] <= out["quality"] <= out["oracle_quality"]
-    assert len(records.read_text().splitlines()) == 24
+    assert len(records.read_text().splitlines()) == 12
 
 
-def test_unknown_model_names_what_exists(shared_data: Path) -> None:
+def test_unknown_model_names_what_exists(routing_sample: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data",
-                        str(shared_data / "routing" / "routerbench-mbpp.jsonl"), "--weak", "nope",
+                        str(routing_sample / "routerbench-mbpp-sample.jsonl"), "--weak", "nope",
                         "--strong", "gpt-4-1106-preview"], capture_output=True, text=True, env={**os.environ},
                        timeout=60)
     assert r.returncode == 1 and "model 'nope' is not in the outcome file" in r.stderr
@@ -120,16 +120,25 @@ def test_router_scores_follow_the_live_policy(tmp_path: Path) -> None:
     assert [r["escalated"] for r in low] == [False, True, True, False]
 
 
-def test_cli_router_policy_and_training_overlap_note(shared_data: Path) -> None:
+def test_cli_router_policy(routing_sample: Path) -> None:
     base = [sys.executable, "-m", "routemate", "eval", "cascade", "--data",
-            str(shared_data / "routing" / "routerbench-mbpp.jsonl"), "--weak", "meta/llama-2-70b-chat",
+            str(routing_sample / "routerbench-mbpp-sample.jsonl"), "--weak", "meta/llama-2-70b-chat",
             "--strong", "gpt-4-1106-preview", "--split", "test", "--limit", "16"]
     r = subprocess.run(base + ["--router", "learned", "--json"], capture_output=True, text=True,
                        env={**os.environ}, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["router"] == "learned" and out["threshold"] == 0.5 and 0.0 <= out["skipped"] <= 1.0
-    # the shipped router learned from this file: the report says its figures measure fit
-    assert "trained on routerbench-mbpp.jsonl" in out["router_trained_on_these"]
+    assert out["router_trained_on_these"] is None      # a file the router never saw is not flagged
     r = subprocess.run(base + ["--threshold", "0.4"], capture_output=True, text=True, env={**os.environ}, timeout=60)
     assert r.returncode == 1 and "--threshold and --skip-above need --router" in r.stderr
+
+
+def test_cli_notes_a_router_scored_on_its_training_prompts(shared_data: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data",
+                        str(shared_data / "routing" / "routerbench-mbpp.jsonl"), "--weak", "meta/llama-2-70b-chat",
+                        "--strong", "gpt-4-1106-preview", "--split", "test", "--limit", "16", "--router", "learned",
+                        "--json"], capture_output=True, text=True, env={**os.environ}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    # the shipped router learned from this file: the report says its figures measure fit
+    assert "trained on routerbench-mbpp.jsonl" in json.loads(r.stdout)["router_trained_on_these"]

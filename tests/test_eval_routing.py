@@ -33,16 +33,16 @@ def test_json_report_on_routerbench_test_split_matches_the_reference_points(shar
     assert cost["weak"] < cost["at_cpt80"] < cost["strong"] and 0 < cost["saving_at_cpt80"] < 1
 
 
-def test_table_output_and_rules_router(shared_data):
-    r = cli("eval", "routing", "--data", str(shared_data / "routing/evalperf.jsonl"), "--router", "rules",
+def test_table_output_and_rules_router(routing_sample):
+    r = cli("eval", "routing", "--data", str(routing_sample / "evalperf-sample.jsonl"), "--router", "rules",
             "--weak", "meta-llama/Meta-Llama-3-8B-Instruct", "--strong", "gpt-4o-2024-08-06")
     assert r.returncode == 0, r.stderr
     for word in ("always weak", "always strong", "random", "rules", "oracle", "APGR", "CPT(80%)"):
         assert word in r.stdout
 
 
-def test_unknown_model_is_one_line_naming_the_models_present(shared_data):
-    r = cli("eval", "routing", "--data", str(shared_data / "routing/evalperf.jsonl"), "--weak", "llama-9",
+def test_unknown_model_is_one_line_naming_the_models_present(routing_sample):
+    r = cli("eval", "routing", "--data", str(routing_sample / "evalperf-sample.jsonl"), "--weak", "llama-9",
             "--strong", "gpt-4o-2024-08-06")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "model 'llama-9' is not in the outcome file" in r.stderr and "models present" in r.stderr
@@ -53,16 +53,17 @@ def test_missing_file_is_a_clear_error(tmp_path):
     assert r.returncode == 1 and "cannot read outcome file" in r.stderr
 
 
-def test_a_budget_is_applied_at_the_threshold_it_calibrates_to(shared_data):
-    r = cli("eval", "routing", "--data", str(shared_data / "routing/routerbench-mbpp.jsonl"), "--split", "test",
+def test_a_budget_is_applied_at_the_threshold_it_calibrates_to(routing_sample):
+    r = cli("eval", "routing", "--data", str(routing_sample / "routerbench-mbpp-sample.jsonl"), "--split", "test",
             "--weak", RB_PAIR[0], "--strong", RB_PAIR[1], "--frontier-share", "0.3", "--json")
     assert r.returncode == 0, r.stderr
-    cal = json.loads(r.stdout)["calibrated"]
+    out = json.loads(r.stdout)
+    cal = out["calibrated"]
     from routemate.routing import LearnedRouter
 
     assert cal["threshold"] == pytest.approx(LearnedRouter().calibration.threshold_for_share(0.3))
-    assert 0.0 < cal["strong_share"] < 1.0 and cal["quality"] >= 0.375
-    r = cli("eval", "routing", "--data", str(shared_data / "routing/evalperf.jsonl"), "--weak", "a", "--strong", "b",
+    assert 0.0 < cal["strong_share"] < 1.0 and out["weak_quality"] <= cal["quality"] <= out["oracle_quality"]
+    r = cli("eval", "routing", "--data", str(routing_sample / "evalperf-sample.jsonl"), "--weak", "a", "--strong", "b",
             "--frontier-share", "0.3", "--target-quality", "0.9")
     assert r.returncode == 1 and "not both" in r.stderr
 
@@ -79,8 +80,8 @@ def test_ladder_ceilings_keep_each_rung_above_the_bar():
     assert out["quality"] == 1.0 == out["top_quality"]
 
 
-def test_ladder_command_prints_config_for_any_models(shared_data):
-    r = cli("eval", "ladder", "--data", str(shared_data / "routing/evalperf.jsonl"), "--json", "--models",
+def test_ladder_command_prints_config_for_any_models(routing_sample):
+    r = cli("eval", "ladder", "--data", str(routing_sample / "evalperf-sample.jsonl"), "--json", "--models",
             "meta-llama/Meta-Llama-3-8B-Instruct,meta-llama/Llama-3.1-70B-Instruct,gpt-4o-2024-08-06")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -88,23 +89,33 @@ def test_ladder_command_prints_config_for_any_models(shared_data):
     assert list(c) == ["meta-llama/Meta-Llama-3-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"]
     assert 0 <= c["meta-llama/Meta-Llama-3-8B-Instruct"] <= c["meta-llama/Llama-3.1-70B-Instruct"] <= 1
     assert sum(out["shares"].values()) == pytest.approx(1.0)
-    r = cli("eval", "ladder", "--data", str(shared_data / "routing/evalperf.jsonl"), "--models", "gpt-4o-2024-08-06")
+    r = cli("eval", "ladder", "--data", str(routing_sample / "evalperf-sample.jsonl"), "--models", "gpt-4o-2024-08-06")
     assert r.returncode == 1 and "at least two models" in r.stderr
 
 
-def test_a_router_scored_on_its_own_training_prompts_is_flagged(shared_data):
+def test_a_router_scored_on_its_own_training_prompts_is_flagged(routing_sample):
+    from routemate.eval.outcomes import file_digest
     from routemate.eval.routing import trained_on
+    from routemate.routing import get_router
     from routemate.routing.learned import LearnedRouter, default_artifact_path
 
-    rb = shared_data / "routing" / "routerbench-mbpp.jsonl"
-    shipped = LearnedRouter()            # trained on all of routerbench-mbpp and evalperf
-    assert "trained on routerbench-mbpp.jsonl (all split)" in trained_on(shipped, rb, "test")
+    rb = routing_sample / "routerbench-mbpp-sample.jsonl"
     artifact = json.loads(default_artifact_path().read_text())
-    artifact["provenance"]["data"]["routerbench-mbpp.jsonl"]["split"] = "train"
+    # a router whose provenance says it learned from this very file (by content, not by name)
+    artifact["provenance"]["data"] = {"mine.jsonl": {"sha256": file_digest(rb), "split": "all"}}
+    assert "trained on mine.jsonl (all split)" in trained_on(LearnedRouter(artifact), rb, "test")
+    artifact["provenance"]["data"]["mine.jsonl"]["split"] = "train"
     held_out = LearnedRouter(artifact)
     assert trained_on(held_out, rb, "test") is None           # fair: it never saw the test split
     assert "(train split)" in trained_on(held_out, rb, "train")
     assert trained_on(held_out, rb, None) is not None          # the whole file includes what it saw
-    from routemate.routing import get_router
-
+    assert trained_on(LearnedRouter(), rb, "test") is None      # the shipped router never saw this sample
     assert trained_on(get_router("rules"), rb, "test") is None  # nothing learned, nothing to flag
+
+
+def test_the_shipped_router_is_flagged_on_the_set_it_learned_from(shared_data):
+    from routemate.eval.routing import trained_on
+    from routemate.routing.learned import LearnedRouter
+
+    rb = shared_data / "routing" / "routerbench-mbpp.jsonl"
+    assert "trained on routerbench-mbpp.jsonl (all split)" in trained_on(LearnedRouter(), rb, "test")

@@ -263,9 +263,9 @@ REAL = {   # task: (a correct answer, the number of examples in its prompt, (a b
 
 
 @pytest.mark.parametrize("task", sorted(REAL))
-def test_real_humaneval_prompts_pass_a_correct_answer_and_fail_a_wrong_one(shared_data: Path, task: str) -> None:
+def test_real_humaneval_prompts_pass_a_correct_answer_and_fail_a_wrong_one(routing_sample: Path, task: str) -> None:
     rows = {json.loads(line)["id"]: json.loads(line)
-            for line in (shared_data / "routing" / "evalperf.jsonl").read_text().splitlines()}
+            for line in (routing_sample / "evalperf-sample.jsonl").read_text().splitlines()}
     prompt = rows[task]["prompt"]
     code, n, (old, new) = REAL[task]
     good = verify(prompt, f"```python\n{code}```")
