@@ -10,7 +10,7 @@ from routemate.backends import embedded
 from routemate.backends.embedded import EmbeddedBackend, _engine_for
 from routemate.chat import ChatRequest, CompletionRequest
 from routemate.config import load_settings
-from routemate.errors import BackendError
+from routemate.errors import BackendError, InvalidRequest
 
 
 @pytest.fixture
@@ -103,3 +103,63 @@ def test_generation_defaults_yield_to_config_and_request(env):
     assert body["temperature"] == 0.7 and body["top_p"] == 0.5 and body["max_tokens"] == 7
     assert body["repeat_penalty"] == 1.1 and "tools" not in body
     assert EmbeddedBackend(s.models["local"], s)._body({})["max_tokens"] == 512
+
+
+async def test_n_samples_come_from_one_call_with_every_token_counted(backend):
+    done = await backend.chat(ask("Write a haiku about rain.", n=3, temperature=1.0, seed=11, max_tokens=8,
+                                  ignore_eos=True))
+    texts = [c.message["content"] for c in done.choices]
+    assert [c.index for c in done.choices] == [0, 1, 2] and all(texts)
+    assert len(set(texts)) > 1, "samples at temperature 1 with distinct seeds differ"
+    assert done.usage.completion_tokens == 3 * 8          # every sample's tokens, not only the first's
+    single = await backend.chat(ask("Write a haiku about rain.", max_tokens=8, ignore_eos=True))
+    assert done.usage.prompt_tokens == single.usage.prompt_tokens   # the prompt counts once
+
+
+async def test_streamed_samples_interleave_by_index_and_end_with_one_usage(backend):
+    chunks = [c async for c in backend.stream(ask("Name three colours.", n=3, temperature=0.9, max_tokens=6,
+                                                  ignore_eos=True))]
+    content = [c.index for c in chunks if c.content]
+    assert set(content) == {0, 1, 2}
+    first_done = min(i for i, c in enumerate(chunks) if c.finish_reason)
+    assert {c.index for c in chunks[:first_done] if c.content} == {0, 1, 2}, "the samples decode together"
+    usage = [c.usage for c in chunks if c.usage]
+    assert len(usage) == 1 and chunks[-1].usage is usage[0] and usage[0].completion_tokens == 18
+
+
+async def test_more_samples_than_slots_run_in_batches_seeded_as_one_call(env):
+    s = load_settings(env)
+    narrow = EmbeddedBackend(s.models["local"].model_copy(update={"parallel": 2}), s)
+    req = ask("Invent a name for a cat.", n=3, temperature=1.0, seed=40, max_tokens=8)
+    done = await narrow.chat(req)
+    assert [c.index for c in done.choices] == [0, 1, 2]
+    # the engine seeds sample i with seed + i; the third sample (a second batch) keeps that rule
+    third = await narrow.chat(ask("Invent a name for a cat.", temperature=1.0, seed=42, max_tokens=8))
+    assert done.choices[2].message["content"] == third.text
+
+
+async def test_n_out_of_range_is_a_clear_error(backend):
+    for n in (0, embedded.MAX_N + 1, "4", True):
+        with pytest.raises(InvalidRequest, match=rf"n must be a whole number from 1 to {embedded.MAX_N}"):
+            await backend.chat(ask("hi", n=n))
+
+
+async def test_n_on_plain_completions(backend):
+    done = await backend.complete(CompletionRequest("def add(a, b):\n", params={"max_tokens": 6, "n": 2,
+                                                                                "ignore_eos": True}))
+    assert [c.index for c in done.choices] == [0, 1] and done.usage.completion_tokens == 12
+
+
+async def test_abandoning_a_stream_of_samples_stops_every_sample(backend):
+    gen = backend.stream(ask("Write a long story about a dragon.", n=3, max_tokens=100_000, ignore_eos=True))
+    got = 0
+    async for chunk in gen:
+        got += bool(chunk.content)
+        if got == 6:
+            break
+    workers = list(embedded._inflight)
+    await gen.aclose()
+    assert workers
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 15)
+        assert not worker.is_alive(), "generation went on after the consumer left"

@@ -176,11 +176,14 @@ def test_parameters_the_local_model_does_not_support_are_dropped_not_rejected(ga
     assert r.json()["choices"][0]["message"]["content"]
 
 
-def test_n_is_emulated_on_the_embedded_engine(gateway):
-    r = chat(gateway, {"model": "local", "messages": HELLO, "n": 2, "max_tokens": 6, "seed": 3})
+def test_n_samples_from_the_embedded_engine(gateway):
+    count = [{"role": "user", "content": "Count from one to fifty, in words."}]
+    r = chat(gateway, {"model": "local", "messages": count, "n": 2, "max_tokens": 6, "seed": 3})
     assert r.status == 200, r.body
     choices = r.json()["choices"]
     assert [c["index"] for c in choices] == [0, 1] and all(c["message"]["content"] for c in choices)
+    assert [c["finish_reason"] for c in choices] == ["length", "length"]
+    assert r.json()["usage"]["completion_tokens"] == 12, "both samples' tokens count, not only the first's"
     r = chat(gateway, {"model": "local", "messages": HELLO, "n": 2, "max_tokens": 4, "stream": True,
                        "stream_options": {"include_usage": True}})
     indexes = {c["index"] for e in r.events()[:-1] for c in e["choices"]}

@@ -35,6 +35,17 @@ async def test_easy_request_is_answered_locally_and_logged_with_savings(rm):
     assert "user: Say hello." in row["prompt"]
 
 
+async def test_k_samples_in_one_request_one_log_row(rm):
+    answer = await rm.ask(req("Count from one to fifty, in words.", model="local", n=3, temperature=0.8, seed=5,
+                              max_tokens=5))
+    choices = answer.completion.choices
+    assert [c.index for c in choices] == [0, 1, 2] and answer.text == choices[0].message["content"]
+    assert answer.usage.completion_tokens == 15
+    row = rm.store.recent(1)[0]
+    assert row["completion_tokens"] == 15 and row["status"] == "ok"
+    assert len(rm.store.recent(5)) == 1
+
+
 async def test_hard_request_goes_to_the_frontier_and_costs_its_price(rm, hybrid):
     answer = await rm.ask(req(HARD))
     assert answer.decision.model == "gpt4o" and answer.text == hybrid.reply

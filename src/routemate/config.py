@@ -65,7 +65,7 @@ class ModelConfig(_Strict):
     path: str | None = None           # a GGUF file; default: the bundled SmolLM2-135M-Instruct
     n_ctx: int = Field(4096, ge=256)
     threads: int | None = Field(None, ge=1)
-    parallel: int = Field(2, ge=1, le=64)
+    parallel: int = Field(4, ge=1, le=64)     # slots: requests served at once, and samples (n) decoded in one batch
 
     @model_validator(mode="after")
     def _backend_fields(self) -> "ModelConfig":

@@ -18,17 +18,18 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-from ..chat import ChatRequest, Choice, Chunk, Completion, CompletionRequest, Usage
+from ..chat import ChatRequest, Choice, Chunk, Completion, CompletionRequest, Usage, accumulate
 from ..config import ModelConfig, Settings
 from ..errors import BackendError, InvalidRequest, RoutemateError
 from ..sse import event_to_chunks
 
 # Parameters llama.cpp's server understands; anything else is dropped rather than sent.
 SUPPORTED = {
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed", "presence_penalty",
     "frequency_penalty", "logit_bias", "response_format", "logprobs", "top_logprobs", "n_probs", "top_k",
     "min_p", "repeat_penalty", "grammar", "json_schema", "ignore_eos",
 }
@@ -37,6 +38,9 @@ TOOL_PARAMS = {"tools", "tool_choice", "parallel_tool_calls"}
 # a 135M model asked for a string reversal sometimes ran to 2,000 tokens of noise. These apply when
 # neither the request nor the model's `params` in the config set them.
 GENERATION_DEFAULTS = {"temperature": 0.2, "top_p": 0.9, "repeat_penalty": 1.1, "max_tokens": 512}
+# Samples one request may ask for (``n``). Up to ``parallel`` of them decode together in one batch;
+# more run as further batches, so a bigger n only costs time.
+MAX_N = 16
 
 _engines: dict[tuple[Any, ...], "_Engine"] = {}
 _engines_lock = threading.Lock()
@@ -87,6 +91,7 @@ class _Engine:
                                hint="check that the file is a GGUF model llama.cpp supports") from None
         self.load_s = time.perf_counter() - started
         self.path = path
+        self.parallel = parallel
 
 
 def _engine_for(config: ModelConfig, settings: Settings) -> _Engine:
@@ -136,15 +141,25 @@ class EmbeddedBackend:
             asked.setdefault("max_tokens", asked.pop("max_completion_tokens"))
         defaults = {**GENERATION_DEFAULTS, "max_tokens": min(512, max(64, self.config.n_ctx // 2))}
         configured = {k: v for k, v in self.config.params.items() if k in allowed and v is not None}
-        return {**defaults, **configured, **asked}
+        body = {**defaults, **configured, **asked}
+        n = body.pop("n", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+            raise InvalidRequest(f"n must be a whole number from 1 to {MAX_N} on the embedded engine, got {n!r}",
+                                 param="n", hint="ask for fewer samples, or send the request several times")
+        return {**body, "n": n} if n > 1 else body
 
     async def chat(self, request: ChatRequest) -> Completion:
         body = {**self._body(request.params), "messages": request.messages}
+        if body.get("n", 1) > 1:      # the engine's own answer counts the tokens of the first sample only
+            return accumulate([c async for c in self._stream("handle_chat_completions", body)])
         result = await self._call("handle_chat_completions", body)
         return _completion(result, chat=True)
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        result = await self._call("handle_completions", self._completion_body(request))
+        body = self._completion_body(request)
+        if body.get("n", 1) > 1:
+            return accumulate([c async for c in self._stream("handle_completions", body)])
+        result = await self._call("handle_completions", body)
         return _completion(result, chat=False)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
@@ -165,7 +180,32 @@ class EmbeddedBackend:
             raise _engine_error(result if isinstance(result, dict) else {"error": str(result)})
         return result
 
-    async def _stream(self, method: str, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+    def _stream(self, method: str, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+        return self._samples(method, body) if body.get("n", 1) > 1 else self._engine_stream(method, body)
+
+    async def _samples(self, method: str, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+        """``n`` samples: their chunks interleaved by ``index``, then one usage chunk (the prompt counted
+        once, the completion tokens of every sample summed). Up to ``parallel`` samples decode together
+        in one batch; the engine evaluates their shared prompt once."""
+        n = body["n"]
+        width = (await asyncio.to_thread(self.engine)).parallel
+        prompt_tokens = completion_tokens = 0
+        for start in range(0, n, width):
+            batch = {**body, "n": min(width, n - start)}
+            if "seed" in body:
+                # the engine seeds sample i of a batch with seed + i: later batches carry on from there
+                batch["seed"] = body["seed"] + start
+            async with aclosing(self._engine_stream(method, batch)) as chunks:
+                async for chunk in chunks:
+                    if chunk.usage is not None:    # one per sample, each counting the same prompt
+                        prompt_tokens = chunk.usage.prompt_tokens
+                        completion_tokens += chunk.usage.completion_tokens
+                        continue
+                    chunk.index += start
+                    yield chunk
+        yield Chunk(usage=Usage(prompt_tokens, completion_tokens))
+
+    async def _engine_stream(self, method: str, body: dict[str, Any]) -> AsyncIterator[Chunk]:
         engine = await asyncio.to_thread(self.engine)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,7 +23,7 @@ from ..config import KeyConfig, Settings, load_settings
 from ..errors import ModelNotFound, NoModelAvailable, PrivacyRefusal, RoutemateError
 from ..keys import CALLER, Keyring
 from ..routing import extract
-from ..service import Routemate, Run
+from ..service import Routemate
 from ..store import Record
 from .answer import Answer, Exchange, Receive, Send, error_headers, send_error
 from .metrics import Counter, Gauge, Metrics
@@ -149,20 +148,6 @@ class Gateway:
         headers = {k.decode(): v.decode() for k, v in error_headers(exc)}
         return Response(error_body(exc), exc.status, headers=headers, media_type="application/json")
 
-    def _expand_n(self, run: Run, params: dict[str, Any]) -> list[Run]:
-        """``n > 1`` on a backend that answers one choice per call: ``n`` generations, one log row each."""
-        n = params.get("n") or 1
-        if n <= 1 or self.settings.model(run.decision.model).backend != "embedded":
-            return [run]
-        runs = []
-        for i in range(n):
-            p = {k: v for k, v in params.items() if k != "n"}
-            if "seed" in p:
-                p["seed"] = p["seed"] + i      # same seed on every choice would give n copies
-            req = replace(run.request, params=p)
-            runs.append(type(run)(self.rm, req, run.decision, run.policy, run.entry))
-        return runs
-
     # -- routes ---------------------------------------------------------------------------------------
     # The two answering routes are raw ASGI (see ``FastPath``): Starlette's request object and
     # middleware would cost more than the rest of the hop.
@@ -188,7 +173,7 @@ class Gateway:
         if checks is not None:
             return await VerifiedAnswer(ex, req, checks, stream=stream, include_usage=include_usage)(scope, receive,
                                                                                                       send)
-        answer = Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=True)
+        answer = Answer(ex, [run], stream=stream, include_usage=include_usage, chat=True)
         await answer(scope, receive, send)
 
     async def completions(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -205,7 +190,7 @@ class Gateway:
         except RoutemateError as exc:
             self._log_refusal(exc, req.model, "completions")
             return await self._reject(exc, "completions", send)
-        answer = Answer(ex, self._expand_n(run, req.params), stream=stream, include_usage=include_usage, chat=False)
+        answer = Answer(ex, [run], stream=stream, include_usage=include_usage, chat=False)
         await answer(scope, receive, send)
 
     def _log_refusal(self, exc: RoutemateError, requested: str, endpoint: str) -> None:
