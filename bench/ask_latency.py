@@ -109,14 +109,14 @@ def main() -> None:
 
     from routemate.config import load_settings
     from routemate.service import Routemate
-    from routemate.weights import ensure_default_model
+    from routemate.weights import ensure
 
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "ROUTEMATE_HOME": home}
         env.pop("ROUTEMATE_CONFIG", None)
         env.pop("OPENAI_API_KEY", None)
         settings = load_settings(env)
-        model_path = ensure_default_model(settings.models_dir)
+        model_path = ensure(settings.catalog_model(settings.models["local"]), settings.models_dir)
         cold_start(1, env)                       # page cache warm, as on any second run
         cold = cold_start(args.runs, env)
 

@@ -1,7 +1,9 @@
 """Shared fixtures. Tests run against real parts: the embedded model, SQLite, real HTTP.
 
-The default weights are fetched once per machine into a cache dir (``ROUTEMATE_TEST_MODELS_DIR``
-overrides it) and reused by every test session; the first session pays ~3 s for the download.
+The embedded engine runs SmolLM2-135M in tests (``TEST_WEIGHTS``), whatever the product's default
+model is, so the suite stays fast; the few tests of the default model say so. The weights are
+fetched once per machine into a cache dir (``ROUTEMATE_TEST_MODELS_DIR`` overrides it) and reused by
+every test session; the first session pays ~3 s for the download.
 Each test gets its own ``<home>`` in a temp dir, so config, log and environment never leak.
 """
 
@@ -25,9 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 # has none, so tests that need them skip. tests/data/routing holds small real samples for the rest.
 SHARED = Path(os.environ.get("ROUTEMATE_SHARED_DATA", REPO.parent / "shared" / "data"))
 ROUTING_SAMPLE = Path(__file__).parent / "data" / "routing"
+TEST_WEIGHTS = "smollm2-135m"
 
 
-def _models_cache() -> Path:
+def models_cache() -> Path:
+    """The machine's cache of test weights, shared by every checkout and session."""
     if os.environ.get("ROUTEMATE_TEST_MODELS_DIR"):
         return Path(os.environ["ROUTEMATE_TEST_MODELS_DIR"])
     from platformdirs import user_cache_dir
@@ -37,11 +41,12 @@ def _models_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    """A directory holding the verified default GGUF (fetched on first use)."""
-    from routemate.weights import ensure_default_model
+    """A directory holding the verified test weights (fetched on first use)."""
+    from routemate.catalog import CATALOG
+    from routemate.weights import ensure
 
-    cache = _models_cache()
-    ensure_default_model(cache, progress=False)
+    cache = models_cache()
+    ensure(CATALOG[TEST_WEIGHTS], cache, progress=False)
     return cache
 
 
@@ -67,6 +72,7 @@ def env(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> di
     home = tmp_path / "home"
     monkeypatch.setenv("ROUTEMATE_HOME", str(home))
     monkeypatch.setenv("ROUTEMATE_MODELS_DIR", str(models_dir))
+    monkeypatch.setenv("ROUTEMATE_WEIGHTS", TEST_WEIGHTS)
     return dict(os.environ)
 
 

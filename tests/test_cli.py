@@ -165,3 +165,17 @@ def test_chat_repl_keeps_history_and_switches_models(env, hybrid):
     sent = hybrid.requests[-1]["body"]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"] and sent[0]["content"] == "Say hi."
     assert [row["entry"] for row in log_rows(env)] == ["chat", "chat"]
+
+
+def test_the_default_coder_model_writes_a_simple_function_that_passes_its_checks(env):
+    """The one test of the product's default weights (qwen2.5-coder-0.5b, fetched once into the test cache);
+    every other test runs the small test weights."""
+    default = {k: v for k, v in env.items() if k != "ROUTEMATE_WEIGHTS"}
+    ask = ("Write a Python function is_palindrome(s) that returns True when the string s reads the same forwards "
+           'and backwards.\n>>> is_palindrome("racecar")\nTrue\n>>> is_palindrome("ab")\nFalse')
+    r = cli("ask", ask, "--json", env=default, timeout=900)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["model"] == "local" and "def is_palindrome" in out["answer"]
+    assert out["verified"]["ok"] and "2/2 examples from the prompt pass" in out["verification"], out["verification"]
+    assert log_rows(default)[-1]["model"] == "local"

@@ -44,6 +44,11 @@ def test_annotated_example_is_valid_and_matches_the_contract(env, tmp_path):
     ("[models.x]\nbackend = \"embedded\"\ntier = \"medium\"\n", "models.x.tier", "'local' or 'frontier'"),
     ("[models.x]\nbackend = \"embedded\"\n[routing]\nfrontier = \"nope\"\n", None, "routing.frontier"),
     ("[routing]\nthreshold = 2\n", "routing.threshold", "less than or equal"),
+    ("[models.x]\nbackend = \"embedded\"\nweights = \"gpt-5\"\n", "models.x", "not in the model catalog; choose one "
+     "of qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, smollm2-135m"),
+    ("[models.x]\nbackend = \"embedded\"\nweights = \"smollm2-135m\"\npath = \"/m.gguf\"\n", "models.x", "not both"),
+    ("[models.x]\nbackend = \"openai\"\nbase_url = \"http://h/v1\"\nweights = \"smollm2-135m\"\n", "models.x",
+     "for backend = \"embedded\""),
     ("[telemetry]\non = true\n", "telemetry", "unknown section"),
 ])
 def test_invalid_config_names_file_field_and_problem(env, tmp_path, text, field, words):
@@ -95,3 +100,30 @@ def test_tiers_sort_by_price(env):
         "small": {"backend": "embedded"}}}, env)
     assert [m.name for m in s.by_tier("frontier")] == ["mid", "big"]
     assert s.default_frontier().name == "big"
+
+
+def test_embedded_weights_default_to_the_catalog_coder_model(tmp_path):
+    s = build_settings({}, {"ROUTEMATE_HOME": str(tmp_path)})
+    local = s.models["local"]
+    assert s.catalog_model(local).name == "qwen2.5-coder-0.5b"
+    assert local.fim_template == "qwen"          # the catalog's fill-in-the-middle template
+
+
+def test_weights_name_a_catalog_model_and_path_any_file(env):
+    s = build_settings({"models": {"a": {"backend": "embedded", "weights": "qwen2.5-coder-1.5b"},
+                                   "b": {"backend": "embedded", "path": "/m/x.gguf"},
+                                   "c": {"backend": "embedded", "path": "/m/y.gguf", "fim_template": "starcoder"}}}, env)
+    assert s.catalog_model(s.models["a"]).filename == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    assert s.catalog_model(s.models["b"]) is None and s.models["b"].fim_template is None
+    assert s.models["c"].fim_template == "starcoder"
+
+
+def test_routemate_weights_picks_the_default_weights(tmp_path):
+    env = {"ROUTEMATE_HOME": str(tmp_path), "ROUTEMATE_WEIGHTS": "smollm2-135m"}
+    s = build_settings({"models": {"local": {"backend": "embedded"},
+                                   "big": {"backend": "embedded", "weights": "qwen2.5-coder-1.5b"}}}, env)
+    assert s.catalog_model(s.models["local"]).name == "smollm2-135m"
+    assert s.models["local"].fim_template is None      # SmolLM2 has no FIM training
+    assert s.catalog_model(s.models["big"]).name == "qwen2.5-coder-1.5b"
+    with pytest.raises(ConfigError, match=r"ROUTEMATE_WEIGHTS = 'tiny' is not in the model catalog"):
+        build_settings({}, {**env, "ROUTEMATE_WEIGHTS": "tiny"})

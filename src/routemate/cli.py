@@ -252,8 +252,17 @@ def route(
 
 @app.command()
 @friendly
-def models(as_json: bool = typer.Option(False, "--json")) -> None:
+def models(
+    as_json: bool = typer.Option(False, "--json"),
+    catalog: bool = typer.Option(False, "--catalog", help="List the models routemate can fetch by name instead: "
+                                 "size, whether each is on disk, and the HumanEval pass@1 measured for it."),
+) -> None:
     """List configured models and whether each can be reached now."""
+    if catalog:
+        from .commands.models import print_catalog
+        from .config import load_settings
+
+        return print_catalog(load_settings(), as_json)
     rm = _routemate()
 
     async def probe() -> dict[str, tuple[bool, str]]:
@@ -266,7 +275,9 @@ def models(as_json: bool = typer.Option(False, "--json")) -> None:
     rows = []
     for m in rm.settings.models.values():
         ok, why = health[m.name]
-        rows.append({"name": m.name, "backend": m.backend, "tier": m.tier, "model": m.upstream_model,
+        weights = rm.settings.catalog_model(m)
+        upstream = weights.name if weights else Path(m.path).name if m.path else m.upstream_model
+        rows.append({"name": m.name, "backend": m.backend, "tier": m.tier, "model": upstream,
                      "price_in": m.price_in, "price_out": m.price_out, "private": m.is_private,
                      "capabilities": sorted(m.caps), "reachable": ok, "status": why})
     if as_json:
@@ -390,16 +401,6 @@ def init(force: bool = typer.Option(False, "--force", help="Overwrite an existin
     print(path)
 
 
-@app.command()
-@friendly
-def pull() -> None:
-    """Fetch and verify the embedded model's default weights now (otherwise: on first use)."""
-    from .config import load_settings
-    from .weights import ensure_default_model
-
-    print(ensure_default_model(load_settings().models_dir))
-
-
 # Command groups whose commands live beside their feature (e.g. ``routemate eval routing``).
 eval_app = typer.Typer(no_args_is_help=True, help="Measure routers and cascades on recorded outcomes.")
 bench_app = typer.Typer(no_args_is_help=True, help="Run configured models on benchmarks.")
@@ -407,7 +408,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Run configured models on ben
 # Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
 COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.evaluate", "routemate.commands.learn",
-                              "routemate.eval.cascade"]
+                              "routemate.commands.models", "routemate.eval.cascade"]
 
 
 def _register() -> None:

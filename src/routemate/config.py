@@ -13,11 +13,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, InvalidRequest
+
+if TYPE_CHECKING:
+    from .catalog import CatalogModel
 
 Tier = Literal["local", "frontier"]
 Capability = Literal["chat", "tools", "completions", "fim", "json", "vision", "embeddings"]
@@ -61,8 +64,10 @@ class ModelConfig(_Strict):
     connect_timeout: float = Field(5.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
     fim_template: FimTemplate | None = None
-    # embedded backend
-    path: str | None = None           # a GGUF file; default: the bundled SmolLM2-135M-Instruct
+    # embedded backend: `weights` names a catalog model (routemate models --catalog), `path` any GGUF file;
+    # neither: $ROUTEMATE_WEIGHTS, else the catalog's default (qwen2.5-coder-0.5b)
+    weights: str | None = None
+    path: str | None = None
     n_ctx: int = Field(4096, ge=256)
     threads: int | None = Field(None, ge=1)
     parallel: int = Field(4, ge=1, le=64)     # slots: requests served at once, and samples (n) decoded in one batch
@@ -74,6 +79,16 @@ class ModelConfig(_Strict):
                              "http://localhost:11434/v1 for Ollama)")
         if self.backend == "embedded" and self.base_url:
             raise ValueError("base_url is for backend = \"openai\"; the embedded engine runs in-process")
+        if self.backend != "embedded" and (self.weights or self.path):
+            raise ValueError("weights and path are for backend = \"embedded\"")
+        if self.weights and self.path:
+            raise ValueError("set weights (a catalog model) or path (a GGUF file), not both")
+        if self.weights:
+            from .catalog import CATALOG
+
+            if self.weights not in CATALOG:
+                raise ValueError(f"weights = {self.weights!r} is not in the model catalog; choose one of "
+                                 f"{', '.join(CATALOG)} (routemate models --catalog), or give path to a GGUF file")
         return self
 
     @property
@@ -250,6 +265,11 @@ class Settings(_Strict):
                 check_log_url(self.env["ROUTEMATE_LOG_URL"])
             except ValueError as exc:
                 raise ValueError(f"ROUTEMATE_LOG_URL {exc}") from None
+        from .catalog import CATALOG
+
+        if self.env.get("ROUTEMATE_WEIGHTS") and self.env["ROUTEMATE_WEIGHTS"] not in CATALOG:
+            raise ValueError(f"ROUTEMATE_WEIGHTS = {self.env['ROUTEMATE_WEIGHTS']!r} is not in the model catalog; "
+                             f"choose one of {', '.join(CATALOG)} (routemate models --catalog)")
         for field in ("frontier", "local"):
             ref = getattr(self.routing, field)
             if ref is not None and ref not in self.models:
@@ -269,6 +289,14 @@ class Settings(_Strict):
     @property
     def models_dir(self) -> Path:
         return Path(self.env.get("ROUTEMATE_MODELS_DIR") or self.home / "models")
+
+    def catalog_model(self, model: ModelConfig) -> "CatalogModel | None":
+        """The catalog weights an embedded model runs; None when it names a GGUF ``path`` or is not embedded."""
+        if model.backend != "embedded" or model.path:
+            return None
+        from .catalog import CATALOG
+
+        return CATALOG[_weights_name(model.weights, self.env)]
 
     @property
     def log_url(self) -> str | None:
@@ -343,6 +371,23 @@ def default_models(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return models
 
 
+def _weights_name(weights: str | None, env: Mapping[str, str]) -> str:
+    from .catalog import DEFAULT_MODEL
+
+    return weights or env.get("ROUTEMATE_WEIGHTS") or DEFAULT_MODEL
+
+
+def _catalog_defaults(model: Any, env: Mapping[str, str]) -> Any:
+    """An embedded model running catalog weights gets their fill-in-the-middle template unless it sets one."""
+    if not isinstance(model, dict) or model.get("backend") != "embedded" or model.get("path") \
+            or "fim_template" in model:
+        return model
+    from .catalog import CATALOG
+
+    entry = CATALOG.get(_weights_name(model.get("weights"), env))
+    return {**model, "fim_template": entry.fim_template} if entry and entry.fim_template else model
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, path: Path | None = None) -> Settings:
     """Build the settings from the config file (if any) and the environment.
 
@@ -376,6 +421,8 @@ def build_settings(data: dict[str, Any], env: Mapping[str, str], file: Path | No
                                "[privacy], [keys.*], [learning]")
     raw = {**data, "home": default_home(env), "config_file": file, "env": dict(env)}
     raw.setdefault("models", default_models(env))
+    if isinstance(raw["models"], dict):
+        raw["models"] = {k: _catalog_defaults(m, env) for k, m in raw["models"].items()}
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
@@ -397,10 +444,11 @@ EXAMPLE_CONFIG = '''\
 # Prices are USD per 1M tokens; they drive cost and "saved" figures in `routemate stats`.
 
 [models.local]
-backend = "embedded"          # llama.cpp in-process; default weights SmolLM2-135M-Instruct (Q4_1)
+backend = "embedded"          # llama.cpp in-process
 tier = "local"
 languages = ["en"]            # natural languages it answers well; others go to a model that does
-# path = "/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf"   # any other GGUF
+# weights = "qwen2.5-coder-1.5b"   # a catalog model (routemate models --catalog); default qwen2.5-coder-0.5b
+# path = "/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf"   # or any other GGUF file instead
 # n_ctx = 4096
 # threads = 4
 

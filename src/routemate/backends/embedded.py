@@ -97,11 +97,12 @@ class _Engine:
 def _engine_for(config: ModelConfig, settings: Settings) -> _Engine:
     path = Path(config.path).expanduser() if config.path else None
     threads = config.threads or max(1, os.cpu_count() or 1)
-    if path is None:
-        from ..weights import ensure_default_model
+    catalog = settings.catalog_model(config)
+    if catalog is not None:
+        from ..weights import ensure
 
-        path = ensure_default_model(settings.models_dir)
-    elif not path.exists():
+        path = ensure(catalog, settings.models_dir)
+    elif path is None or not path.exists():
         raise BackendError(f"model file {path} does not exist",
                            hint=f"fix `path` under [models.{config.name}] or remove it to use the default model")
     key = (str(path), config.n_ctx, threads, config.parallel)
@@ -251,15 +252,18 @@ class EmbeddedBackend:
             import xllamacpp  # noqa: F401
         except ImportError as exc:
             return False, f"xllamacpp is not installed ({exc})"
-        if self.config.path:
-            path = Path(self.config.path).expanduser()
+        catalog = self.settings.catalog_model(self.config)
+        if catalog is None:
+            path = Path(self.config.path or "").expanduser()
             return (True, "loaded" if self._engine else f"ready ({path.name})") if path.exists() else \
                 (False, f"{path} does not exist")
-        from ..weights import DEFAULT_WEIGHTS, is_verified
+        from ..weights import on_disk
 
-        fetched = is_verified(self.settings.models_dir / DEFAULT_WEIGHTS.filename)
-        state = "loaded" if self._engine else ("ready" if fetched else "weights fetched on first use")
-        return True, f"{state} ({DEFAULT_WEIGHTS.filename})"
+        if self._engine:
+            return True, f"loaded ({catalog.name})"
+        if await asyncio.to_thread(on_disk, catalog, self.settings.models_dir):
+            return True, f"ready ({catalog.name})"
+        return True, f"fetched on first use ({catalog.download_size / 1e6:,.0f} MB)"
 
     async def aclose(self) -> None:
         return None
