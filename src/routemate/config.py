@@ -69,7 +69,7 @@ class ModelConfig(_Strict):
     weights: str | None = None
     path: str | None = None
     n_ctx: int = Field(4096, ge=256)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)   # default: the physical cores this process may use, minus one
     parallel: int = Field(4, ge=1, le=64)     # slots: requests served at once, and samples (n) decoded in one batch
 
     @model_validator(mode="after")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import os
 import secrets
 import threading
 import time
@@ -56,6 +55,16 @@ def _stop_inflight() -> None:
         worker.join(timeout=30)
 
 
+def default_threads() -> int:
+    """Threads when the config sets none: the physical cores this process may use, minus one for the
+    rest of the machine. A llama.cpp thread that loses its core stalls every other one at each of the
+    decoder's many barriers: on 2 cores beside one busy process, 2 threads decoded 0.1 tokens/s and 1
+    thread 20.6 (bench/threads.py, docs/models.md)."""
+    from .cpus import usable_cores
+
+    return max(1, usable_cores() - 1)
+
+
 class _Engine:
     """One loaded model. Shared by every ModelConfig that names the same weights and shape."""
 
@@ -96,7 +105,7 @@ class _Engine:
 
 def _engine_for(config: ModelConfig, settings: Settings) -> _Engine:
     path = Path(config.path).expanduser() if config.path else None
-    threads = config.threads or max(1, os.cpu_count() or 1)
+    threads = config.threads or default_threads()
     catalog = settings.catalog_model(config)
     if catalog is not None:
         from ..weights import ensure
