@@ -128,6 +128,8 @@ def test_broken_config_is_one_line_without_traceback(env, tmp_path, config, word
     (["ask", "hi", "--persona", "pirate"], "unknown persona 'pirate'"),
     (["ask", "hi", "-f", "/nonexistent/file.py"], "cannot read /nonexistent/file.py"),
     (["ask"], "nothing to ask"),
+    (["ask", "  "], "nothing to ask"),
+    (["route", ""], "nothing to route"),
 ])
 def test_bad_input_is_one_actionable_line(env, args, words):
     r = cli(*args, env=env)

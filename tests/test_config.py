@@ -127,3 +127,16 @@ def test_routemate_weights_picks_the_default_weights(tmp_path):
     assert s.catalog_model(s.models["big"]).name == "qwen2.5-coder-1.5b"
     with pytest.raises(ConfigError, match=r"ROUTEMATE_WEIGHTS = 'tiny' is not in the model catalog"):
         build_settings({}, {**env, "ROUTEMATE_WEIGHTS": "tiny"})
+
+
+def test_uncommenting_the_ladder_example_gives_a_working_config(env, tmp_path):
+    """The [routing.ladder] block, the [models.llama] block it names and the commented frontier line."""
+    lines = EXAMPLE_CONFIG.splitlines()
+    start = lines.index("# [models.llama]")
+    llama = range(start, lines.index("", start))
+    ladder = range(lines.index("# [routing.ladder]"), lines.index("# llama = 0.6") + 1)
+    wanted = set(llama) | set(ladder) | {next(i for i, line in enumerate(lines) if line.startswith("# frontier ="))}
+    text = "\n".join(line[2:] if i in wanted else line for i, line in enumerate(lines))
+    s = settings_from(text, env, tmp_path)
+    assert s.routing.ladder == {"local": 0.3, "llama": 0.6} and s.routing.frontier == "gpt4o"
+    assert s.routing.fallback is True and s.models["llama"].backend == "openai"

@@ -79,3 +79,19 @@ def test_overhead_benchmark_runs_and_ends_with_one_json_object(env):
         assert result["routemate_postgres"]["errors"] == 0 and result["routemate_postgres"]["rps"] > 0
         assert result["routemate_pg_keys"]["errors"] == 0
         assert result["ratios"]["postgres_added_p50_over_sqlite"] > 0
+
+
+def test_access_log_goes_to_stderr_and_stdout_stays_clean(hybrid, env):
+    port = _free_port()
+    with subprocess.Popen([sys.executable, "-m", "routemate", "serve", "--port", str(port), "--no-warmup",
+                           "--access-log"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            while "routemate gateway on" not in proc.stderr.readline():     # up once the banner is out
+                pass
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10) as r:
+                assert r.status == 200
+        finally:
+            proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert out == ""
+    assert '"GET /v1/models HTTP/1.1" 200' in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,21 @@ def test_escalation_is_visible_and_costs_both_attempts(two_fakes: Any) -> None:
     assert [a["model"] for a in out["attempts"]] == ["llama", "gpt4o"]
     assert out["verification"].startswith("llama failed (2/2 examples from the prompt fail) → escalated")
     assert out["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in out["attempts"]))
+
+
+def test_after_an_escalation_the_time_shown_is_the_whole_wait(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.script.append("timeout")          # the cheap model takes 1.5 s, then answers wrongly
+    local.hang = 1.5
+    r = cli("ask", PROMPT, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [a["model"] for a in out["attempts"]] == ["llama", "gpt4o"]
+    assert out["latency_ms"] >= 1500, "the user waited for both attempts and the checks"
+    local.script.append("timeout")
+    r = cli("ask", PROMPT)
+    footer = next(line for line in r.stderr.splitlines() if " tokens · $" in line)
+    assert float(re.search(r"· ([0-9.]+)s", footer).group(1)) >= 1.5, r.stderr
 
 
 def test_user_test_file_is_run(two_fakes: Any, tmp_path: Path) -> None:

@@ -27,7 +27,9 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from .chat import ChatRequest  # noqa: E402
 from .errors import ConfigError, RoutemateError  # noqa: E402
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+# Help text is plain text: with rich markup, bracketed words such as [verify] or [routing.ladder] (config
+# sections, which help text names often) would be read as style tags and vanish.
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Route every coding request to the cheapest model that answers it well.")
 
 EXTENSIONS = {".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx", ".rs": "rust", ".go": "go",
@@ -102,11 +104,13 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _footer(answer: Any) -> str:
+def _footer(answer: Any, waited_s: float | None = None) -> str:
+    """Tokens, cost, saving and the time the user waited (``waited_s``: all attempts and checks)."""
     u = answer.usage
+    seconds = answer.latency_ms / 1000 if waited_s is None else waited_s
     rate = f" · id {answer.log_id} (routemate feedback {answer.log_id} good|bad)" if answer.log_id else ""
     return (f"[dim]{u.prompt_tokens}+{u.completion_tokens} tokens · ${answer.cost_usd:.6f} · "
-            f"saved ${answer.saved_usd:.6f} · {answer.latency_ms / 1000:.1f}s{rate}[/]")
+            f"saved ${answer.saved_usd:.6f} · {seconds:.1f}s{rate}[/]")
 
 
 async def _stream_answer(rm: Any, request: ChatRequest, entry: str, show: bool) -> Any:
@@ -242,6 +246,8 @@ def route(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show which model a request would go to, and why. No model is called."""
+    if not prompt.strip():
+        raise RoutemateError("nothing to route", hint='give a prompt: routemate route "how do I ..."')
     rm = _routemate()
     decision, _ = rm.route(ChatRequest([{"role": "user", "content": prompt}], {}, model))
     if as_json:
@@ -402,8 +408,9 @@ def init(force: bool = typer.Option(False, "--force", help="Overwrite an existin
 
 
 # Command groups whose commands live beside their feature (e.g. ``routemate eval routing``).
-eval_app = typer.Typer(no_args_is_help=True, help="Measure routers and cascades on recorded outcomes.")
-bench_app = typer.Typer(no_args_is_help=True, help="Run configured models on benchmarks.")
+eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="Measure routers and cascades on recorded outcomes.")
+bench_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Run configured models on benchmarks.")
 
 # Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.

@@ -485,11 +485,14 @@ threshold = 0.5               # P(local answer falls short) at or above which a 
 # frontier_share = 0.3        # or a budget: ~30% of coding requests to the frontier (sets the threshold)
 # target_quality = 0.95       # or: the cheapest threshold keeping 95% of the frontier's quality
 # model = "~/router.json"     # your own router from `routemate train`
-# [routing.ladder]            # three or more models: cheapest whose ceiling is above the score answers
-# local = 0.3
-# llama = 0.6
 # frontier = "gpt4o"          # savings baseline and escalation target (default: priciest frontier)
 fallback = true               # if the chosen model is unavailable, answer from the next one
+
+# Three or more models: the cheapest whose ceiling is above the router's score answers, the frontier takes
+# the rest. Uncomment [models.llama] above too; `routemate eval ladder` suggests ceilings from your outcomes.
+# [routing.ladder]
+# local = 0.3
+# llama = 0.6
 
 [personas.tutor]
 system_prompt = "Explain step by step for a learner, then give one small exercise."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import errno
 import socket
 from typing import Any, Callable
@@ -23,8 +24,11 @@ def uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> Any:
         http = "httptools"
     except ImportError:
         http = "h11"
+    # uvicorn's access log goes to stdout by default; routemate's logs (and its docs) use stderr
+    logging = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    logging["handlers"]["access"]["stream"] = "ext://sys.stderr"
     options: dict[str, Any] = dict(host=host, port=port, loop=loop, http=http, ws="none", lifespan="on",
-                                   access_log=False, log_level="warning", server_header=False,
+                                   access_log=False, log_level="warning", server_header=False, log_config=logging,
                                    timeout_keep_alive=30, timeout_graceful_shutdown=10)
     options.update(overrides)
     return uvicorn.Config(app, **options)

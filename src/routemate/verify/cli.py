@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ async def ask_verified(rm: Any, request: ChatRequest, test: Path | None, as_json
     from ..cli import _console, _escape, _footer, _header, _stream_answer
     from .cascade import Cascade, Verified
 
+    started = time.perf_counter()       # what the user waits for: every attempt and every check
     tests = read_tests(test)
     err = _console()
     cascade = Cascade(rm, tests=tests)
@@ -68,8 +70,10 @@ async def ask_verified(rm: Any, request: ChatRequest, test: Path | None, as_json
         if status is not None:
             status.stop()
         await rm.aclose()
+    waited = time.perf_counter() - started
     if as_json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        # latency_ms is the whole wait; each attempt's own time stays in its log row
+        print(json.dumps({**result.to_json(), "latency_ms": round(waited * 1000, 1)}, ensure_ascii=False))
         return result
     answer = result.answer
     err.print(_header(answer.decision))
@@ -77,7 +81,7 @@ async def ask_verified(rm: Any, request: ChatRequest, test: Path | None, as_json
     err.print(f"[{'green' if ok else 'yellow'}]{_escape(result.note())}[/]")
     sys.stdout.write(answer.text.rstrip("\n") + "\n")
     sys.stdout.flush()
-    footer = _footer(answer)
+    footer = _footer(answer, waited)
     if result.escalated:
         footer = footer.replace(f"${answer.cost_usd:.6f}", f"${result.cost_usd:.6f} in {len(result.attempts)} attempts")
     err.print(footer)
