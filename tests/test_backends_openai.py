@@ -159,3 +159,23 @@ async def test_an_unexpected_200_is_an_error_never_an_empty_answer(upstream, env
     with pytest.raises(BackendError, match=message.replace("(", "\\(")):
         [c async for c in b.stream(req())]
     await b.aclose()
+
+
+async def test_n_on_an_upstream_that_ignores_it_is_topped_up_with_more_calls(backend, upstream):
+    # the fake answers one choice whatever n says, as Ollama does
+    done = await backend.chat(req(n=3, seed=7, temperature=0.8))
+    assert [c.index for c in done.choices] == [0, 1, 2] and all(c.message["content"] for c in done.choices)
+    sent = [r["body"] for r in upstream.requests]
+    assert sent[0]["n"] == 3 and sent[0]["seed"] == 7
+    assert sorted(b["seed"] for b in sent[1:]) == [8, 9] and all("n" not in b for b in sent[1:])
+    one = len(upstream.reply.split())
+    assert done.usage.completion_tokens == 3 * one          # every call was billed
+
+
+async def test_streamed_n_tops_up_the_missing_samples_then_one_usage(backend, upstream):
+    chunks = [c async for c in backend.stream(req(n=3))]
+    assert {c.index for c in chunks if c.content} == {0, 1, 2}
+    assert [c.index for c in chunks if c.finish_reason] == [0, 1, 2]
+    usage = [c for c in chunks if c.usage]
+    assert len(usage) == 1 and chunks[-1] is usage[0] and len(upstream.requests) == 3
+    assert usage[0].usage.completion_tokens == 3 * len(upstream.reply.split())

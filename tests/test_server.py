@@ -162,10 +162,13 @@ def test_assistant_tool_calls_and_tool_results_reach_the_upstream_untouched(gate
 def test_generation_parameters_are_forwarded(gateway, hybrid):
     body = {"model": "gpt4o", "messages": HELLO, "n": 2, "stop": ["\n\n"], "temperature": 0.3,
             "max_completion_tokens": 40, "response_format": {"type": "json_object"}, "seed": 7}
-    assert chat(gateway, body).status == 200
-    sent = hybrid.requests[-1]["body"]
+    r = chat(gateway, body)
+    assert r.status == 200 and len(r.json()["choices"]) == 2
+    # the fake upstream answers one choice whatever n says (as Ollama does): the second is asked for apart
+    sent, extra = (q["body"] for q in hybrid.requests[-2:])
     for key in ("n", "stop", "temperature", "max_completion_tokens", "response_format", "seed"):
         assert sent[key] == body[key], key
+    assert "n" not in extra and extra["seed"] == 8
 
 
 def test_parameters_the_local_model_does_not_support_are_dropped_not_rejected(gateway):

@@ -14,6 +14,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from ..chat import CHAT_PARAMS, ChatRequest, Choice, Chunk, Completion, CompletionRequest, Usage
@@ -25,6 +26,20 @@ RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 20.0
 COMPLETION_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "n", "seed", "presence_penalty",
                      "frequency_penalty", "logit_bias", "logprobs", "echo", "best_of", "user", "suffix")
+
+
+def _samples(request: ChatRequest) -> int:
+    n = request.params.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
+def _add(total: Usage | None, more: Usage | None) -> Usage | None:
+    """Usage of several upstream calls: each one was billed, prompt included."""
+    if more is None:
+        return total
+    if total is None:
+        return Usage(more.prompt_tokens, more.completion_tokens)
+    return Usage(total.prompt_tokens + more.prompt_tokens, total.completion_tokens + more.completion_tokens)
 
 
 class OpenAIBackend:
@@ -226,10 +241,56 @@ class OpenAIBackend:
                           c.get("index") or 0) for c in data.get("choices") or ()]
         if not choices:
             raise BackendError(f"{self.config.name}: upstream answered without choices")
-        return Completion(choices, Usage.from_dict(data.get("usage")))
+        usage = Usage.from_dict(data.get("usage"))
+        missing = [i for i in range(_samples(request)) if i not in {c.index for c in choices}]
+        for i, extra in zip(missing, await self._top_up(request, missing)):
+            choices.append(Choice(extra.choices[0].message, extra.choices[0].finish_reason, i))
+            usage = _add(usage, extra.usage)
+        return Completion(sorted(choices, key=lambda c: c.index), usage)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        if _samples(request) > 1:
+            return self._stream_samples(request)
         return self._stream("/chat/completions", self._chat_body(request))
+
+    # -- n > 1 on upstreams that ignore n (Ollama answers one choice) ---------------------------------
+    async def _top_up(self, request: ChatRequest, indexes: list[int]) -> list[Completion]:
+        """The samples the upstream left out, asked for one by one, side by side. With a seed, sample
+        i gets seed + i, as the embedded engine does."""
+        if not indexes:
+            return []
+
+        def one(i: int) -> ChatRequest:
+            params = {k: v for k, v in request.params.items() if k != "n"}
+            if isinstance(params.get("seed"), int):
+                params["seed"] += i
+            return ChatRequest(request.messages, params, request.model)
+
+        return list(await asyncio.gather(*(self.chat(one(i)) for i in indexes)))
+
+    async def _stream_samples(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """``n`` samples streamed; any the upstream left out follow as one chunk each, then one usage
+        chunk for everything."""
+        seen: set[int] = set()
+        usage: Usage | None = None
+        async with aclosing(self._stream("/chat/completions", self._chat_body(request))) as chunks:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = _add(usage, chunk.usage)
+                    if not (chunk.content or chunk.tool_calls or chunk.finish_reason):
+                        continue
+                    chunk = Chunk(chunk.content, chunk.role, chunk.tool_calls, chunk.finish_reason, None, chunk.index)
+                seen.add(chunk.index)
+                yield chunk
+        missing = [i for i in range(_samples(request)) if i not in seen]
+        for i, extra in zip(missing, await self._top_up(request, missing)):
+            choice = extra.choices[0]
+            calls = [{**call, "index": k} for k, call in enumerate(choice.message.get("tool_calls") or ())]
+            yield Chunk(choice.message.get("content") or "", "assistant", calls or None, choice.finish_reason,
+                        index=i)
+            usage = _add(usage, extra.usage)
+        if usage is not None:
+            yield Chunk(usage=usage)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         data = await self._json("/completions", self._completion_body(request))
