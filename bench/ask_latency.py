@@ -1,13 +1,16 @@
-"""Cold start to first token of `routemate ask`, and streaming tokens/s against raw xllamacpp.
+"""The embedded model's speed as a user meets it, in one run:
 
-    python bench/ask_latency.py [--runs 5] [--tokens 128] [--json]
+    python bench/ask_latency.py [--weights qwen2.5-coder-0.5b] [--runs 5] [--tokens 128] [--samples 4] [--json]
 
-1. Cold start: spawns a fresh `routemate ask` process (weights already fetched) and times spawn →
-   first byte of the answer on stdout. Median and worst of --runs. Goal: ≤ 2 s.
-2. Throughput: the same prompt, temperature 0, fixed length, streamed (a) through routemate's
-   pipeline (routing, backend, request log) and (b) straight from an xllamacpp Server with the same
-   settings, interleaved a/b/a/b so machine noise hits both alike. Decode tokens/s = tokens after
-   the first / time after the first token. Goal: routemate ≥ 95% of the raw engine.
+1. Cold start: spawns a fresh `routemate ask` process (weights already fetched) and times spawn → first
+   byte of the answer on stdout. Median and worst of --runs. Goal: ≤ 2 s. The peak memory (max RSS) of
+   those processes is the memory one `routemate ask` takes.
+2. Decode speed: the same prompt, temperature 0, fixed length, streamed (a) through routemate's pipeline
+   (routing, backend, request log) and (b) straight from an xllamacpp Server with the same settings
+   (threads, slots, sampling), interleaved a/b/a/b so machine noise hits both alike. Decode tokens/s =
+   tokens after the first / time after the first token. Goal: routemate ≥ 95% of the raw engine.
+3. k samples: the same request with n=1 and with n=--samples through routemate (temperature 0.8, fixed
+   length): wall time and tokens/s of each, and how much faster one n=k call is than k calls of n=1.
 The last line is one JSON object with every figure.
 """
 
@@ -29,8 +32,9 @@ from pathlib import Path
 PROMPT = "Write a Python function that checks whether a number is prime, with a docstring."
 
 
-def cold_start(runs: int, env: dict[str, str]) -> list[float]:
-    times = []
+def cold_start(runs: int, env: dict[str, str]) -> tuple[list[float], int]:
+    """Seconds to the first answer byte of fresh `routemate ask` processes, and their peak RSS in bytes."""
+    times, peak = [], 0
     for _ in range(runs):
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "routemate", "ask", PROMPT, "--max-tokens", "8"],
@@ -38,23 +42,27 @@ def cold_start(runs: int, env: dict[str, str]) -> list[float]:
         assert proc.stdout is not None
         first = proc.stdout.read(1)
         elapsed = time.perf_counter() - start
-        proc.communicate(timeout=120)
+        proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         if not first or proc.returncode != 0:
             raise SystemExit(f"routemate ask failed (exit {proc.returncode})")
         times.append(elapsed)
-    return times
+        peak = max(peak, usage.ru_maxrss * 1024)
+    return times, peak
 
 
-def raw_engine(path: Path, threads: int, n_ctx: int):
+def raw_engine(path: Path, threads: int, n_ctx: int, parallel: int):
     import xllamacpp
 
     p = xllamacpp.CommonParams()
     p.model.path = str(path)
-    p.n_ctx = n_ctx * 2
-    p.n_parallel = 2
+    p.n_ctx = n_ctx * parallel
+    p.n_parallel = parallel
     p.cpuparams.n_threads = threads
     p.cpuparams_batch.n_threads = threads
     p.verbosity = -1
+    p.warmup = False
     p.api_keys = ["bench-only-key"]
     return xllamacpp.Server(p)
 
@@ -100,31 +108,49 @@ async def routemate_stream(rm, tokens: int) -> tuple[int, float]:
     return len(stamps) - 1, stamps[-1] - stamps[0]
 
 
+async def samples(rm, n: int, tokens: int, seed: int) -> tuple[float, int]:
+    """Wall seconds and completion tokens of one request for ``n`` samples."""
+    from routemate.chat import ChatRequest
+
+    request = ChatRequest([{"role": "user", "content": PROMPT}],
+                          {"max_tokens": tokens, "temperature": 0.8, "seed": seed, "n": n, "ignore_eos": True},
+                          "local")
+    start = time.perf_counter()
+    answer = await rm.ask(request, entry="bench")
+    assert len(answer.completion.choices) == n
+    return time.perf_counter() - start, answer.usage.completion_tokens
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", default=None, help="a catalog model (default: routemate's default)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--samples", type=int, default=4, help="k for the n=k measurement")
     ap.add_argument("--json", action="store_true", help="only print the JSON line")
     args = ap.parse_args()
 
+    from routemate.backends.embedded import default_threads
+    from routemate.catalog import DEFAULT_MODEL
     from routemate.config import load_settings
     from routemate.service import Routemate
     from routemate.weights import ensure
 
+    weights = args.weights or DEFAULT_MODEL
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "ROUTEMATE_HOME": home}
+        env = {**os.environ, "ROUTEMATE_HOME": home, "ROUTEMATE_WEIGHTS": weights}
         env.pop("ROUTEMATE_CONFIG", None)
         env.pop("OPENAI_API_KEY", None)
         settings = load_settings(env)
-        model_path = ensure(settings.catalog_model(settings.models["local"]), settings.models_dir)
+        cfg = settings.models["local"]
+        model_path = ensure(settings.catalog_model(cfg), settings.models_dir)
         cold_start(1, env)                       # page cache warm, as on any second run
-        cold = cold_start(args.runs, env)
+        cold, peak_rss = cold_start(args.runs, env)
 
         # ignore_eos (forwarded to the engine) keeps every run the same length
         rm = Routemate(settings)
-        cfg = settings.models["local"]
-        threads = cfg.threads or os.cpu_count() or 1
-        raw = raw_engine(model_path, threads, cfg.n_ctx)
+        threads = cfg.threads or default_threads()
+        raw = raw_engine(model_path, threads, cfg.n_ctx, cfg.parallel)
         loop = asyncio.new_event_loop()
         loop.run_until_complete(routemate_stream(rm, 16))   # load routemate's engine before timing
         raw_stream(raw, 16)
@@ -134,22 +160,42 @@ def main() -> None:
             ours.append(n / s)
             n, s = raw_stream(raw, args.tokens)
             theirs.append(n / s)
+        del raw
+        one, many = [], []
+        for run in range(max(1, args.runs // 2)):
+            one.append(loop.run_until_complete(samples(rm, 1, args.tokens, seed=100 + run)))
+            many.append(loop.run_until_complete(samples(rm, args.samples, args.tokens, seed=200 + run)))
         loop.close()
 
+    one_s = statistics.median(s for s, _ in one)
+    many_s = statistics.median(s for s, _ in many)
+    k = args.samples
     result = {
+        "weights": weights,
         "cold_first_token_s": {"median": round(statistics.median(cold), 3), "max": round(max(cold), 3),
                                "runs": len(cold), "goal_s": 2.0},
-        "tokens_per_s": {"routemate": round(statistics.median(ours), 1), "raw_xllamacpp": round(statistics.median(theirs), 1),
+        "tokens_per_s": {"routemate": round(statistics.median(ours), 1),
+                         "raw_xllamacpp": round(statistics.median(theirs), 1),
                          "ratio": round(statistics.median(ours) / statistics.median(theirs), 3), "goal_ratio": 0.95,
                          "tokens": args.tokens, "runs": args.runs},
+        "samples": {"k": k, "tokens_each": args.tokens,
+                    "n1_wall_s": round(one_s, 2), "n1_tokens_per_s": round(args.tokens / one_s, 1),
+                    f"n{k}_wall_s": round(many_s, 2), f"n{k}_tokens_per_s": round(k * args.tokens / many_s, 1),
+                    "speedup_vs_k_calls": round(k * one_s / many_s, 2), "runs": len(one)},
+        "peak_rss_mb": round(peak_rss / 2**20),
         "threads": threads,
+        "load_1min": round(os.getloadavg()[0], 2),
     }
     if not args.json:
-        print(f"cold start → first token: median {result['cold_first_token_s']['median']:.2f} s, "
-              f"worst {result['cold_first_token_s']['max']:.2f} s over {len(cold)} runs (goal ≤ 2 s)")
-        print(f"decode speed: routemate {result['tokens_per_s']['routemate']} tok/s, raw xllamacpp "
-              f"{result['tokens_per_s']['raw_xllamacpp']} tok/s → {result['tokens_per_s']['ratio']:.1%} "
-              f"(goal ≥ 95%)")
+        c, t, s = result["cold_first_token_s"], result["tokens_per_s"], result["samples"]
+        print(f"{weights}, {threads} thread(s), peak memory of one `routemate ask`: {result['peak_rss_mb']} MB")
+        print(f"cold start → first token: median {c['median']:.2f} s, worst {c['max']:.2f} s over {c['runs']} runs "
+              f"(goal ≤ 2 s)")
+        print(f"decode speed: routemate {t['routemate']} tok/s, raw xllamacpp {t['raw_xllamacpp']} tok/s → "
+              f"{t['ratio']:.1%} (goal ≥ 95%)")
+        print(f"n=1: {s['n1_wall_s']} s ({s['n1_tokens_per_s']} tok/s); n={k}: {s[f'n{k}_wall_s']} s "
+              f"({s[f'n{k}_tokens_per_s']} tok/s) → {k} samples in one call are {s['speedup_vs_k_calls']}× "
+              f"faster than {k} calls")
     print(json.dumps(result))
 
 
