@@ -181,3 +181,13 @@ def test_the_default_coder_model_writes_a_simple_function_that_passes_its_checks
     assert out["model"] == "local" and "def is_palindrome" in out["answer"]
     assert out["verified"]["ok"] and "2/2 examples from the prompt pass" in out["verification"], out["verification"]
     assert log_rows(default)[-1]["model"] == "local"
+
+
+def test_help_text_keeps_bracketed_config_sections(env):
+    from routemate.cli import _register, app
+
+    _register()
+    groups = [app] + [g.typer_instance for g in app.registered_groups]
+    assert all(g.rich_markup_mode is None for g in groups), "rich markup would eat [section] names in help"
+    r = cli("ask", "--help", env=env)
+    assert "([verify] enabled = true)" in " ".join(r.stdout.split())

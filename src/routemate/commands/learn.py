@@ -11,7 +11,7 @@ import typer
 
 from ..cli import _console, _routemate, app, eval_app, friendly
 
-router_app = typer.Typer(no_args_is_help=True, help="Router versions learned from your traffic.")
+router_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Router versions learned from your traffic.")
 app.add_typer(router_app, name="router")
 
 
