@@ -45,14 +45,15 @@ async def test_stream_and_non_stream_agree_at_temperature_zero(backend):
     assert whole == streamed
 
 
-async def test_abandoning_a_stream_stops_generation(backend):
-    # Unbounded length: left alone the engine would fill its 4k-token context (tens of seconds at
-    # best); cancelled, its worker thread ends at the next token.
-    gen = backend.stream(ask("Write a long story about a dragon.", max_tokens=100_000, ignore_eos=True))
+async def abandon_after(backend, tokens, **params):
+    """Read ``tokens`` chunks of an endless story, leave, and check every worker thread ended.
+    Unbounded length: left alone the engine would fill its 4k-token context (tens of seconds at
+    best); cancelled, its worker thread ends at the next token."""
+    gen = backend.stream(ask("Write a long story about a dragon.", max_tokens=100_000, ignore_eos=True, **params))
     got = 0
     async for chunk in gen:
         got += bool(chunk.content)
-        if got == 3:
+        if got == tokens:
             break
     workers = list(embedded._inflight)
     await gen.aclose()
@@ -60,6 +61,10 @@ async def test_abandoning_a_stream_stops_generation(backend):
     for worker in workers:
         await asyncio.to_thread(worker.join, 15)
         assert not worker.is_alive(), "generation went on after the consumer left"
+
+
+async def test_abandoning_a_stream_stops_generation(backend):
+    await abandon_after(backend, 3)
     done = await backend.chat(ask("Say hi.", max_tokens=4))
     assert done.usage.completion_tokens <= 4
 
@@ -151,15 +156,4 @@ async def test_n_on_plain_completions(backend):
 
 
 async def test_abandoning_a_stream_of_samples_stops_every_sample(backend):
-    gen = backend.stream(ask("Write a long story about a dragon.", n=3, max_tokens=100_000, ignore_eos=True))
-    got = 0
-    async for chunk in gen:
-        got += bool(chunk.content)
-        if got == 6:
-            break
-    workers = list(embedded._inflight)
-    await gen.aclose()
-    assert workers
-    for worker in workers:
-        await asyncio.to_thread(worker.join, 15)
-        assert not worker.is_alive(), "generation went on after the consumer left"
+    await abandon_after(backend, 6, n=3)
