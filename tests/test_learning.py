@@ -123,3 +123,16 @@ async def test_verify_then_escalate_labels_every_checked_answer(hybrid, env):
     assert [(r["request_id"], r["model"], r["outcome"], r["source"]) for r in rows] == \
         [(result.answer.log_id, "gpt4o", 1.0, "verify")]
     assert rows[0]["example"]["d"] and rows[0]["example"]["t"]     # log.prompts = text: the words too
+
+
+def test_a_version_learned_on_another_base_router_is_not_applied(env, tmp_path):
+    from routemate.learning import router_in_use
+    from routemate.routing.learned import default_artifact_path
+
+    store = Store(load_settings(env).log_path)
+    add_labels(store, 100, seed=8)
+    assert json.loads(cli(env, "router", "retrain", "--json").stdout)["promoted"]
+    assert router_in_use(LearnedRouter(), store).name == "learned v1"
+    other = tmp_path / "router.json"
+    other.write_text(default_artifact_path().read_text())     # routing.model now names another artifact
+    assert router_in_use(LearnedRouter.from_path(other), store).name == "learned"

@@ -42,6 +42,11 @@ def router_in_use(base: LearnedRouter, store: Any) -> OnlineRouter:
     data = store_labels.artifact(store, version) if version else None
     if data is None:
         return OnlineRouter(base)
+    if data.get("base") != base.source:
+        # learned as a correction of another base router (routing.model changed): it does not apply
+        log.warning("router version %s corrects %s, not %s; using the base router", version, data.get("base"),
+                    base.source)
+        return OnlineRouter(base)
     try:
         return OnlineRouter.from_json(base, data)
     except (KeyError, TypeError, ValueError) as exc:
