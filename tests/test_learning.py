@@ -136,3 +136,23 @@ def test_a_version_learned_on_another_base_router_is_not_applied(env, tmp_path):
     other = tmp_path / "router.json"
     other.write_text(default_artifact_path().read_text())     # routing.model now names another artifact
     assert router_in_use(LearnedRouter.from_path(other), store).name == "learned"
+
+
+def test_enough_new_labels_retrain_in_the_background(env, write_config):
+    import time
+
+    from routemate.learning import after_label
+
+    write_config("[learning]\nretrain_every = 20\n")
+    settings = load_settings(env)
+    store = Store(settings.log_path)
+    rm = Routemate(settings, store=store)
+    add_labels(store, 10, seed=9)
+    after_label(rm, store)                      # not due: nothing starts
+    add_labels(store, 90, seed=10)
+    after_label(rm, store)                      # due: a detached `routemate router retrain --if-due`
+    deadline = time.monotonic() + 120
+    while not labels.versions(store) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [v["version"] for v in labels.versions(store)] == [1] and rm.refresh_router()
+    assert rm.router.name == "learned v1"

@@ -95,15 +95,25 @@ def due(settings: Any, store: Any) -> bool:
     return store_labels.label_count(store) >= done + cfg.retrain_every
 
 
+_children: list[subprocess.Popen[bytes]] = []     # retraining processes this process started
+
+
 def retrain_in_background(settings: Any) -> None:
-    """Start ``routemate router retrain --if-due`` detached: the caller never waits on learning."""
+    """Start ``routemate router retrain --if-due`` detached: the caller never waits on learning.
+    One at a time per process (the command's lock file keeps it to one per home across processes)."""
+    _children[:] = [p for p in _children if p.poll() is None]
+    if _children:
+        return
     env = {**os.environ, "ROUTEMATE_HOME": str(settings.home)}
     if settings.config_file:
         env["ROUTEMATE_CONFIG"] = str(settings.config_file)
+    if settings.log_url:
+        env["ROUTEMATE_LOG_URL"] = settings.log_url
     try:
-        subprocess.Popen([sys.executable, "-m", "routemate", "router", "retrain", "--if-due", "--quiet"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, env=env)
+        _children.append(subprocess.Popen(
+            [sys.executable, "-m", "routemate", "router", "retrain", "--if-due", "--quiet"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, env=env))
     except OSError as exc:   # learning is a bonus: never fail a request over it
         log.warning("could not start retraining: %s", exc)
 
