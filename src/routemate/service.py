@@ -104,11 +104,14 @@ class Routemate:
 
     def refresh_router(self) -> bool:
         """Switch to the version in use now (another process may have promoted one); True if it changed."""
+        from .labels import current_version
         from .learning import base_of, router_in_use
 
         base = base_of(self.router)
         if base is None or not self.settings.learning.enabled:
             return False
+        if current_version(self.store) == getattr(self.router, "version", 0):
+            return False        # the usual case: one small query, no artifact read
         fresh = router_in_use(base, self.store)
         if fresh.name == self.router.name:
             return False
