@@ -130,3 +130,16 @@ def test_labels_and_versions_on_every_log_store(log_store):
         labels.find_request(other, "chatcmpl-missing")
     with pytest.raises(Exception, match="no router version 2"):
         labels.use_version(store, 2)
+
+
+def test_a_checked_answer_is_rated_by_its_id_too(gateway, hybrid):
+    hybrid.reply = "```python\ndef add(a, b):\n    return a + b\n```"
+    body = {"model": "gpt4o", "messages": [{"role": "user", "content": "Write a Python function add(a, b).\n"
+                                                                       ">>> add(2, 3)\n5"}]}
+    r = gateway.post("/v1/chat/completions", body, headers={"x-routemate-verify": "on"})
+    assert r.status == 200 and "x-routemate-verify" in r.headers
+    answer_id = r.json()["id"]
+    assert r.headers["x-routemate-request-id"] == answer_id
+    fb = gateway.post("/v1/feedback", {"id": answer_id, "rating": "good"})
+    assert fb.status == 200 and fb.json()["model"] == "gpt4o"
+    assert fb.json()["request_id"] == gateway.log_rows()[-1]["id"]
