@@ -152,8 +152,8 @@ class Record:
 
 # Columns of ``requests`` a Record fills, in insert order (the prompt becomes prompt + prompt_sha256).
 _NAMES = tuple(f.name for f in fields(Record) if f.name not in ("prompt", "meta"))
-_COLUMNS = ", ".join([*_NAMES, "prompt_sha256", "prompt", "meta"])
-INSERT_REQUEST = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * (len(_NAMES) + 3))})"
+REQUEST_COLUMNS = (*_NAMES, "prompt_sha256", "prompt", "meta")
+INSERT_REQUEST = f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
 
 
 class LogStore:
@@ -175,8 +175,8 @@ class LogStore:
         """Run one INSERT into a table with an ``id`` column; the new row's id."""
         raise NotImplementedError
 
-    def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one INSERT per row, all in one transaction (one commit)."""
+    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (values in ``columns`` order) into ``table``, all in one transaction (one commit)."""
         raise NotImplementedError
 
     def _applied(self) -> set[str]:
@@ -225,7 +225,7 @@ class LogStore:
     def log_many(self, records: list[Record]) -> None:
         """Insert several records in one transaction (one commit instead of one per row)."""
         if records:
-            self._insert_many(INSERT_REQUEST, [self._values(r) for r in records])
+            self._insert_many("requests", REQUEST_COLUMNS, [self._values(r) for r in records])
 
     def update(self, row_id: int, **values: Any) -> None:
         allowed = {f.name for f in fields(Record)} - {"prompt"}
@@ -350,7 +350,8 @@ class Store(LogStore):
         with self._lock:
             return int(self._db.execute(sql, tuple(args)).lastrowid or 0)
 
-    def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self._lock:
             self._db.execute("BEGIN")
             try:

@@ -69,8 +69,13 @@ class PostgresStore(LogStore):
             raise ConfigError(f"cannot open the PostgreSQL log at {redact_url(url)}: {reason}",
                               field="log.url", hint="check the URL (ROUTEMATE_LOG_URL or [log] url) and that the "
                                                     "server is up") from None
+        # Asynchronous commit: a commit returns before its WAL reaches the disk, so neither a request's
+        # rate-limit count nor the log writer waits on an fsync. A crash of the database server can lose
+        # the last fraction of a second of rows (never corrupt them), the same trade the gateway's group
+        # commit already makes for its own crashes.
         self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
-                                    kwargs={"row_factory": dict_row, "autocommit": True},
+                                    kwargs={"row_factory": dict_row, "autocommit": True,
+                                            "options": "-c synchronous_commit=off"},
                                     name="routemate-log")
         self._pool.open(wait=True, timeout=timeout)
         self.migrate()
@@ -99,9 +104,12 @@ class PostgresStore(LogStore):
             row = conn.execute(self._q(sql) + " RETURNING id", tuple(args)).fetchone()
         return int(row["id"]) if row else 0   # type: ignore[index,call-overload]
 
-    def _insert_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(self._q(sql), rows)      # pipelined: one round trip for the batch
+    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        # COPY: one round trip and a fraction of the client CPU of one INSERT per row
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur, \
+                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _applied(self) -> set[str]:
         with self._pool.connection() as conn, conn.transaction():
