@@ -51,15 +51,26 @@ def test_hash_mode_stores_no_prompt_text(pg_url):
 
 def test_key_spend_and_request_counts_are_shared_by_two_stores(log_store):
     a, b = log_store(), log_store()
-    a.log(Record(entry="http", status="ok", key_name="team-a", cost_usd=0.25, ts=1000.0))
-    b.log(Record(entry="http", status="ok", key_name="team-a", cost_usd=0.5, ts=2000.0))
-    b.log(Record(entry="http", status="ok", key_name="team-b", cost_usd=1.0, ts=2000.0))
-    b.log(Record(entry="http", status="ok", cost_usd=9.0, ts=2000.0))        # no key: never counted
+    monday, tuesday = 86400 * 20000, 86400 * 20001      # UTC midnights
+    a.log(Record(entry="http", status="ok", key_name="team-a", cost_usd=0.25, ts=monday + 10))
+    b.log_many([Record(entry="http", status="ok", key_name="team-a", cost_usd=0.5, ts=tuesday + 10),
+                Record(entry="http", status="ok", key_name="team-b", cost_usd=0.75, ts=tuesday + 20),
+                Record(entry="http", status="ok", key_name="team-b", cost_usd=0.25, ts=tuesday + 30),
+                Record(entry="http", status="ok", cost_usd=9.0, ts=tuesday)])      # no key: never counted
     assert a.spend(0) == {"team-a": 0.75, "team-b": 1.0}
-    assert b.spend(1500, ["team-a"]) == {"team-a": 0.5}
+    assert b.spend(tuesday, ["team-a"]) == {"team-a": 0.5}
     assert [a.count_request("team-a", 7), b.count_request("team-a", 7), a.count_request("team-a", 8)] == [1, 2, 1]
     usage = {u["key_name"]: u for u in a.key_usage()}
     assert usage["team-a"]["requests"] == 2 and usage["team-b"]["cost_usd"] == 1.0
+
+
+def test_spend_per_day_is_rebuilt_from_rows_logged_before_it_existed(log_store):
+    store = log_store()
+    store.log(Record(entry="http", status="ok", key_name="team", cost_usd=0.5, ts=86400 * 20000 + 5))
+    store.execute("DROP TABLE key_days")
+    store.execute("DELETE FROM _migrations WHERE name = ?", ("006_key_days",))
+    assert store.migrate() == ["006_key_days"]
+    assert store.spend(0) == {"team": 0.5}
 
 
 def test_settings_pick_the_postgres_store(pg_url, tmp_path):

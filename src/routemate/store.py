@@ -120,7 +120,23 @@ MIGRATIONS: list[tuple[str, str]] = [
             value TEXT
         );
     """),
+    # spend per key and UTC day, kept beside the rows (same transaction): a budget check reads a few
+    # of these instead of summing a month of requests
+    ("006_key_days", """
+        CREATE TABLE key_days (
+            key_name TEXT NOT NULL,
+            day INTEGER NOT NULL,
+            usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_name, day)
+        );
+        INSERT INTO key_days (key_name, day, usd)
+            SELECT key_name, CAST(ts AS INTEGER) / 86400, SUM(cost_usd) FROM requests
+            WHERE key_name IS NOT NULL GROUP BY key_name, CAST(ts AS INTEGER) / 86400
+    """),
 ]
+DAY = 86400
+ADD_SPEND = ("INSERT INTO key_days (key_name, day, usd) VALUES (?, ?, ?) "
+             "ON CONFLICT (key_name, day) DO UPDATE SET usd = key_days.usd + excluded.usd")
 
 
 @dataclass(slots=True)
@@ -175,8 +191,10 @@ class LogStore:
         """Run one INSERT into a table with an ``id`` column; the new row's id."""
         raise NotImplementedError
 
-    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` (values in ``columns`` order) into ``table``, all in one transaction (one commit)."""
+    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                     then: Sequence[tuple[str, Sequence[Any]]] = ()) -> None:
+        """Insert ``rows`` (values in ``columns`` order) into ``table``, then run the statements ``then``,
+        all in one transaction (one commit)."""
         raise NotImplementedError
 
     def _applied(self) -> set[str]:
@@ -220,12 +238,15 @@ class LogStore:
                 json.dumps(record.meta) if record.meta else None)
 
     def log(self, record: Record) -> int:
-        return self._insert(INSERT_REQUEST, self._values(record))
+        row_id = self._insert(INSERT_REQUEST, self._values(record))
+        for sql, args in _spending([record]):
+            self._execute(sql, args)
+        return row_id
 
     def log_many(self, records: list[Record]) -> None:
         """Insert several records in one transaction (one commit instead of one per row)."""
         if records:
-            self._insert_many("requests", REQUEST_COLUMNS, [self._values(r) for r in records])
+            self._insert_many("requests", REQUEST_COLUMNS, [self._values(r) for r in records], _spending(records))
 
     def update(self, row_id: int, **values: Any) -> None:
         allowed = {f.name for f in fields(Record)} - {"prompt"}
@@ -272,16 +293,15 @@ class LogStore:
 
     # -- keys: spend and request counts, shared by every replica on the same store -------------------
     def spend(self, since: float, names: Iterable[str] | None = None) -> dict[str, float]:
-        """USD spent per key name since ``since`` (epoch seconds)."""
+        """USD spent per key name since the UTC day of ``since`` (epoch seconds)."""
         names = list(names) if names is not None else None
         if names == []:
             return {}
-        where, args = "key_name IS NOT NULL AND ts >= ?", [since]
+        where, args = "day >= ?", [int(since // DAY)]     # periods start at midnight UTC
         if names is not None:
             where += f" AND key_name IN ({', '.join('?' * len(names))})"
             args += names
-        rows = self._fetch(f"SELECT key_name, COALESCE(SUM(cost_usd),0) AS usd FROM requests WHERE {where} "
-                           "GROUP BY key_name", args)
+        rows = self._fetch(f"SELECT key_name, SUM(usd) AS usd FROM key_days WHERE {where} GROUP BY key_name", args)
         return {r["key_name"]: float(r["usd"]) for r in rows}
 
     def key_usage(self, since: float | None = None) -> list[dict[str, Any]]:
@@ -317,6 +337,16 @@ class LogStore:
         return json.loads(rows[0]["conversation"])
 
 
+def _spending(records: list[Record]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The key_days increments a batch of records amounts to."""
+    days: dict[tuple[str, int], float] = {}
+    for r in records:
+        if r.key_name is not None and r.cost_usd:
+            slot = (r.key_name, int(r.ts // DAY))
+            days[slot] = days.get(slot, 0.0) + r.cost_usd
+    return [(ADD_SPEND, (name, day, usd)) for (name, day), usd in days.items()]
+
+
 class Store(LogStore):
     """The SQLite log (the default): one file, WAL mode, safe for several processes on one machine."""
 
@@ -350,12 +380,15 @@ class Store(LogStore):
         with self._lock:
             return int(self._db.execute(sql, tuple(args)).lastrowid or 0)
 
-    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                     then: Sequence[tuple[str, Sequence[Any]]] = ()) -> None:
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self._lock:
             self._db.execute("BEGIN")
             try:
                 self._db.executemany(sql, rows)
+                for statement, args in then:
+                    self._db.execute(statement, tuple(args))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

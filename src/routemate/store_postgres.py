@@ -104,12 +104,15 @@ class PostgresStore(LogStore):
             row = conn.execute(self._q(sql) + " RETURNING id", tuple(args)).fetchone()
         return int(row["id"]) if row else 0   # type: ignore[index,call-overload]
 
-    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    def _insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                     then: Sequence[tuple[str, Sequence[Any]]] = ()) -> None:
         # COPY: one round trip and a fraction of the client CPU of one INSERT per row
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur, \
-                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            for statement, args in then:
+                cur.execute(self._q(statement), tuple(args))
 
     def _applied(self) -> set[str]:
         with self._pool.connection() as conn, conn.transaction():
