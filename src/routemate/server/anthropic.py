@@ -204,7 +204,7 @@ def _input(arguments: str) -> dict[str, Any]:
 class MessagesEncoder:
     def __init__(self, request: ChatRequest) -> None:
         self.request = request
-        self.id = new_id("msg")
+        self.id = new_id("msg", "_")
         self.block = -1                  # index of the open content block (-1: none yet)
         self.open: str | None = None     # "text" or "tool:<index>"
         self.finish: str | None = None
@@ -223,8 +223,8 @@ class MessagesEncoder:
             content.append({"type": "text", "text": message["content"]})
         for call in message.get("tool_calls") or ():
             fn = call.get("function") or {}
-            content.append({"type": "tool_use", "id": call.get("id") or new_id("toolu"), "name": fn.get("name", ""),
-                            "input": _input(fn.get("arguments") or "")})
+            content.append({"type": "tool_use", "id": call.get("id") or new_id("toolu", "_"),
+                            "name": fn.get("name", ""), "input": _input(fn.get("arguments") or "")})
         return dumps({"id": self.id, "type": "message", "role": "assistant", "model": result.model,
                       "content": content, "stop_reason": self._stop(choice.finish_reason, content),
                       "stop_sequence": None, "usage": self._usage(result)})
@@ -266,7 +266,7 @@ class MessagesEncoder:
             key = f"tool:{call.get('index', 0)}"
             fn = call.get("function") or {}
             if self.open != key:
-                out += self._start(key, {"type": "tool_use", "id": call.get("id") or new_id("toolu"),
+                out += self._start(key, {"type": "tool_use", "id": call.get("id") or new_id("toolu", "_"),
                                          "name": fn.get("name") or "", "input": {}})
             if fn.get("arguments"):
                 out += sse("content_block_delta", {"type": "content_block_delta", "index": self.block,

@@ -183,7 +183,7 @@ class ResponsesEncoder:
 
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = body
-        self.id = new_id("resp")
+        self.id = new_id("resp", "_")
         self.created = int(time.time())
         self.seq = 0
         self.items: list[dict[str, Any]] = []       # output items, in output_index order
@@ -235,13 +235,13 @@ class ResponsesEncoder:
 
     @staticmethod
     def _message(text: str, status: str) -> dict[str, Any]:
-        return {"id": new_id("msg"), "type": "message", "status": status, "role": "assistant",
+        return {"id": new_id("msg", "_"), "type": "message", "status": status, "role": "assistant",
                 "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
 
     @staticmethod
     def _call(call_id: str | None, name: str, arguments: str, status: str) -> dict[str, Any]:
-        return {"id": new_id("fc"), "type": "function_call", "status": status, "call_id": call_id or new_id("call"),
-                "name": name, "arguments": arguments}
+        return {"id": new_id("fc", "_"), "type": "function_call", "status": status,
+                "call_id": call_id or new_id("call", "_"), "name": name, "arguments": arguments}
 
     # -- the stream ------------------------------------------------------------------------------------
     def _event(self, kind: str, **data: Any) -> bytes:

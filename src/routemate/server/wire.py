@@ -28,8 +28,9 @@ _ids = itertools.count(1)
 _id_prefix = os.urandom(4).hex()
 
 
-def new_id(kind: str) -> str:
-    return f"{kind}-{_id_prefix}{next(_ids):08x}"
+def new_id(kind: str, sep: str = "-") -> str:
+    """A unique id: ``chatcmpl-...`` as OpenAI's chat ids; Responses and Anthropic ids use ``_``."""
+    return f"{kind}{sep}{_id_prefix}{next(_ids):08x}"
 
 
 def dumps(payload: Any) -> bytes:
