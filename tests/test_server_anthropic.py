@@ -145,3 +145,22 @@ def test_a_stream_cut_after_content_ends_with_an_in_band_error_event(gateway, hy
                                              messages=[{"role": "user", "content": "Say hello"}]) as s:
             for _ in s:
                 pass
+
+
+def test_a_claude_code_shaped_request_is_accepted(gateway, hybrid):
+    """The fields a Claude Code-style agent sends beside the basics: cache_control, betas, thinking, metadata."""
+    body = {"model": "gpt4o", "max_tokens": 32000, "stream": True, "temperature": 1,
+            "system": [{"type": "text", "text": "You are an agent.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "<system-reminder>ctx</system-reminder>"},
+                {"type": "text", "text": "List the files.", "cache_control": {"type": "ephemeral"}}]}],
+            "tools": [{"name": "Bash", "description": "Run a command", "input_schema": {
+                "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}],
+            "metadata": {"user_id": "user_abc_session_1"}, "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    r = gateway.post("/v1/messages", body, headers={"anthropic-version": "2023-06-01",
+                                                    "anthropic-beta": "claude-code-20250219,interleaved-thinking"})
+    assert r.status == 200 and r.events()[-1]["type"] == "message_stop"
+    sent = hybrid.requests[-1]["body"]
+    assert sent["messages"][0] == {"role": "system", "content": "You are an agent."}
+    assert sent["messages"][1] == {"role": "user", "content": "<system-reminder>ctx</system-reminder>\nList the files."}
+    assert sent["tools"][0]["function"]["name"] == "Bash" and sent["user"] == "user_abc_session_1"

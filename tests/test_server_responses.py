@@ -142,3 +142,25 @@ def test_a_stream_cut_after_content_ends_with_response_failed(gateway, hybrid):
     events = list(client(gateway).responses.create(model="gpt4o", input="Say hello", stream=True))
     assert events[-1].type == "response.failed" and "stream cut" in events[-1].response.error.message
     assert any(e.type == "response.output_text.delta" for e in events)
+
+
+def test_a_codex_shaped_request_is_accepted(gateway, hybrid):
+    """The fields a Codex-style agent sends beside the basics: reasoning, include, store false, cache key."""
+    hybrid.script.append("tools")
+    body = {"model": "gpt4o", "instructions": "You are a coding agent.", "stream": True, "store": False,
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "ls please"}]}],
+            "tools": [{"type": "function", "name": "shell", "description": "Runs a command", "strict": False,
+                       "parameters": {"type": "object", "properties": {"command": {"type": "array",
+                                                                                   "items": {"type": "string"}}}}}],
+            "tool_choice": "auto", "parallel_tool_calls": False, "reasoning": {"effort": "medium", "summary": "auto"},
+            "include": ["reasoning.encrypted_content"], "prompt_cache_key": "session-1"}
+    r = gateway.post("/v1/responses", body)
+    assert r.status == 200
+    events = r.events()
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["output"][0]["type"] == "function_call"
+    assert events[-1]["response"]["usage"]["total_tokens"] > 0
+    sent = hybrid.requests[-1]["body"]
+    assert sent["messages"] == [{"role": "system", "content": "You are a coding agent."},
+                                {"role": "user", "content": "ls please"}]
+    assert sent["parallel_tool_calls"] is False and sent["tools"][0]["function"]["strict"] is False
