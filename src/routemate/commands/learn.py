@@ -172,7 +172,7 @@ def eval_online(
 
     out.print(f"[bold]{report['n']}[/] requests · {weak} → {strong} · batches of {batch} · seed {seed} · "
               f"prompts {prompts}")
-    out.print(f"APGR on prompts each router had not seen: static [bold]{num(report['static_apgr'])}[/] · "
+    out.print(f"APGR, each prompt scored before the router learned from it: static [bold]{num(report['static_apgr'])}[/] · "
               f"online [bold]{num(report['online_apgr'])}[/] · "
               f"tf-idf baseline {num(report['baseline_apgr'])} · oracle {num(report['oracle_apgr'])}")
     out.print(f"{report['promotions']} of {len(report['versions'])} proposed versions promoted; "
