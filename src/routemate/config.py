@@ -177,6 +177,10 @@ class ServerConfig(_Strict):
     autocomplete: str = "local"       # what model "auto" means on /v1/completions: a tier, a model, or auto
     circuit_failures: int = Field(5, ge=1)          # consecutive failures that open a model's circuit
     circuit_cooldown: float = Field(30.0, gt=0)     # seconds before an open circuit lets a probe through
+    # the browser guard (docs/gateway.md): Host names this server answers to beside its address and
+    # localhost ("*.corp.example" for a domain, "*" for any); web apps that may call it from a browser
+    allowed_hosts: list[str] = []
+    cors_origins: list[str] = []
 
 
 class KeyConfig(_Strict):
@@ -529,6 +533,8 @@ port = 8080
 # autocomplete = "local"      # what model "auto" means on /v1/completions
 # circuit_failures = 5        # consecutive failures that take a model out of rotation...
 # circuit_cooldown = 30       # ...for this many seconds, then one probe request
+# allowed_hosts = ["routemate.corp.example"]   # Host names besides the bound address and localhost
+# cors_origins = ["https://chat.corp.example"]  # web apps that may call the API from a browser
 
 # Keys for people, teams and agents: a budget, a rate limit and the models each may use.
 # [keys.ci]

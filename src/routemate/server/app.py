@@ -364,7 +364,11 @@ class FastPath:
     """The ASGI entry: the answering routes go straight to their handlers, the rest to Starlette."""
 
     def __init__(self, app: Starlette, gw: Gateway) -> None:
+        from .guard import Guard
+
         self.app, self.gateway, self.state = app, gw, app.state
+        server = gw.settings.server
+        self.guard = Guard(server.host, server.allowed_hosts, server.cors_origins)
         self.routes: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
         from functools import partial
 
@@ -379,6 +383,20 @@ class FastPath:
             self.routes[f"{prefix}/messages/count_tokens"] = partial(messages_count_tokens, gw)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # the browser guard runs first, on every request, with or without API keys (server/guard.py)
+            refused, origin = self.guard.check(scope)
+            if refused is not None:
+                self.gateway.metrics.responses.inc(("guard", str(refused.status)))
+                return await send_error(send, refused)
+            if origin is not None:
+                from .guard import preflight_headers, with_cors
+
+                if scope["method"] == "OPTIONS":
+                    await send({"type": "http.response.start", "status": 204,
+                                "headers": preflight_headers(scope, origin)})
+                    return await send({"type": "http.response.body", "body": b""})
+                send = with_cors(send, origin)
         if scope["type"] == "http" and scope["method"] == "POST":
             handler = self.routes.get(scope["path"])
             if handler is not None:
