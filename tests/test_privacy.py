@@ -25,26 +25,44 @@ def corpus() -> list[dict]:
 
 
 def test_corpus_is_big_enough(corpus: list[dict]) -> None:
-    assert sum(r["secret"] for r in corpus) >= 100
-    assert sum(not r["secret"] for r in corpus) >= 100
+    assert sum(r["secret"] for r in corpus) >= 300
+    assert sum(not r["secret"] for r in corpus) >= 150
 
 
-def test_corpus_precision_and_recall(detector: Detector, corpus: list[dict]) -> None:
-    tp = sum(1 for r in corpus if r["secret"] and detector.scan(r["text"]))
-    fn = [r["text"][:80] for r in corpus if r["secret"] and not detector.scan(r["text"])]
-    fp = [r["text"][:80] for r in corpus if not r["secret"] and detector.scan(r["text"])]
-    precision = tp / (tp + len(fp))
-    recall = tp / (tp + len(fn))
-    assert recall >= 0.98, f"missed: {fn}"
-    assert precision >= 0.98, f"false alarms: {fp}"
+def _part(name: str) -> list[dict]:
+    return [json.loads(line) for line in (CORPUS.parent / name).read_text(encoding="utf-8").splitlines()]
 
 
-def test_redaction_removes_every_secret_in_the_corpus(detector: Detector, corpus: list[dict]) -> None:
-    for row in corpus:
-        if row["secret"]:
+# the development corpus the detector was tuned on, and the two held-out parts it never was (each
+# written before a tuning round); docs/privacy.md gives their figures
+@pytest.mark.parametrize("name", ["privacy_corpus.jsonl", "privacy_heldout.jsonl", "privacy_heldout2.jsonl"])
+def test_recall_and_false_alarms_on_each_part(detector: Detector, name: str) -> None:
+    rows = _part(name)
+    secrets, lookalikes = [r for r in rows if r["secret"]], [r for r in rows if not r["secret"]]
+    missed = [r["text"][:80] for r in secrets if not detector.scan(r["text"])]
+    alarms = [r["text"][:80] for r in lookalikes if detector.scan(r["text"])]
+    assert 1 - len(missed) / len(secrets) >= 0.95, f"missed: {missed}"
+    assert len(alarms) / len(lookalikes) <= 0.05, f"false alarms: {alarms}"
+
+
+@pytest.mark.parametrize("name", ["privacy_corpus.jsonl", "privacy_heldout.jsonl", "privacy_heldout2.jsonl"])
+def test_redaction_removes_every_found_secret_whole(detector: Detector, name: str) -> None:
+    for row in _part(name):
+        if row["secret"] and detector.scan(row["text"]):
             redacted = detector.redact(row["text"])
-            assert row["value"] not in redacted, row["kind"]
-            assert "[REDACTED:" in redacted
+            assert row["value"] not in redacted and "[REDACTED:" in redacted, (row["kind"], redacted[:120])
+            # no piece of it either: a token cut in two still leaks most of it
+            rest = row["text"].replace(row["value"], "")
+            pieces = [row["value"][i:i + 12] for i in range(0, max(1, len(row["value"]) - 12), 6)]
+            assert not [p for p in pieces if p in redacted and p not in rest], (row["kind"], redacted[:160])
+
+
+def test_bearer_tokens_are_redacted_whole_and_the_scheme_kept(detector: Detector) -> None:
+    token = "Zx9_kQ2-vLm8.Rt4wPn7s"
+    for text in (f"Authorization: Bearer {token}", f"curl -H 'Authorization: Bearer {token}' https://x.io",
+                 f"headers = {{'Authorization': 'Bearer {token}'}}"):
+        redacted = detector.redact(text)
+        assert token not in redacted and "Bearer [REDACTED:" in redacted, redacted
 
 
 @pytest.mark.parametrize("text, kind", [
@@ -60,6 +78,20 @@ def test_redaction_removes_every_secret_in_the_corpus(detector: Detector, corpus
     ("docker login -u deploy -p 9hTq3LmZx2Vb registry.acme.io", "password"),
     ("curl -u admin:Zx81!qweRT https://jenkins.acme.io/api/json", "password"),
     ("sentry_sdk.init(dsn='https://4f9c2b7e1d8a4c6f9e3b5a7d2c1e8f40@o1234.ingest.sentry.io/567')", "sentry-dsn"),
+    # formats and contexts a first independent test missed
+    ("our db password is Tr0ub4dor&3", "password"),
+    ("redis://:Qw3rty!Zx9@cache.internal:6379/0", "url-credentials"),
+    ("machine api.example.com\n  login me\n  password Zx81!qweRTy", "password"),
+    ("sshpass -p 'Zx81!qweRTy' ssh deploy@10.0.0.3", "password"),
+    ("<password>Zx81!qweRTy</password>", "password"),
+    ("https://acct.blob.core.windows.net/c/f.csv?sv=2022-11-02&sp=r&sig=Jd8%2Bq3LmZx2Vb9hTq3LmZx2Vb9hTq3LmZx2Vb9hT%3D",
+     "azure-sas"),
+    ("AZURE_DEVOPS_EXT_PAT=k4vq7zt2mwhx5rjd3np6ybg2lsc7fqe4oua5tiw3rkzm6hvd2xny", "azure-devops-token"),
+    ("https://acme.webhook.office.com/webhookb2/8d3f2c1e-1a2b-4c3d-9e8f-0a1b2c3d4e5f@8d3f2c1e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+     "/IncomingWebhook/0a1b2c3d4e5f60718293a4b5c6d7e8f9/8d3f2c1e-1a2b-4c3d-9e8f-0a1b2c3d4e5f", "teams-webhook"),
+    ("Authorization: SSWS 00Qw3rtyZx9Lm8Vb7Nc6Xz5Aq4Sw3De2Fr1Gt0Hy9J", "okta-token"),
+    ("DOPPLER_TOKEN=dp.st.prd.Qw3rtyZx9Lm8Vb7Nc6Xz5Aq4Sw3De2Fr1Gt0Hy9Ju", "doppler-token"),
+    ("published with npm_Qw3rtyZx9Lm8Vb7Nc6Xz5Aq4Sw3De2Fr1Gt0", "npm-token"),
 ])
 def test_each_kind_is_found_with_its_label(detector: Detector, text: str, kind: str) -> None:
     assert kind in {f.kind for f in detector.scan(text)}
@@ -77,6 +109,15 @@ def test_each_kind_is_found_with_its_label(detector: Detector, text: str, kind: 
     "SECRET_KEY=<your-secret-key>",
     "docker login -u deploy -p $REGISTRY_PASSWORD registry.acme.io",
     "curl -u \"$USER:$TOKEN\" https://api.example.com",
+    # look-alikes a first independent test flagged
+    "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJRTES\n"
+    "MBAGA1UEChMJQmFsdGltb3JlMRMwEQYDVQQLEwpDeWJlclRydXN0\n-----END CERTIFICATE-----",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8Zx9Lm8Vb7Nc6Xz5Aq4Sw3De2Fr1Gt0Hy9Ju8Ki7 me@laptop (public key)",
+    "<img src=\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAA\">",
+    "GOOGLE_CLIENT_ID=123456789012-q3lmzx2vb9htq3lmzx2vb9htq3lmzx2v.apps.googleusercontent.com",
+    "the cache key is 9f2c4e6a8b0d1f3e5a7c9e1b3d5f7a9c and it is stale",
+    "Co-Authored-By: Continue <noreply@continue.dev>",
+    '{"access_token": "<redacted>", "token_type": "Bearer", "expires_in": 3599}',
 ])
 def test_look_alikes_are_not_secrets(detector: Detector, text: str) -> None:
     assert detector.scan(text) == []
@@ -102,8 +143,8 @@ def test_configured_hostnames_paths_markers_and_patterns() -> None:
 
 
 def test_library_patterns_can_be_switched_off() -> None:
-    text = "xoxb-12345678901-123456789012-abcdefghijklmnopqrstuvwx"
-    assert Detector(PrivacyConfig()).scan(text)
+    text = "mailchimp 5d1e8a0f3b7c49e2a6f0d8c1b4e7a3f9-us14"      # a format only detect-secrets knows
+    assert {f.kind for f in Detector(PrivacyConfig()).scan(text)} == {"mailchimp-key"}
     assert not Detector(PrivacyConfig(detect_secrets=False, entropy=False)).scan(text)
 
 

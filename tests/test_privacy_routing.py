@@ -43,6 +43,25 @@ def test_secret_beats_an_explicit_frontier_pin(hybrid: FakeUpstream) -> None:
         assert "privacy" in decision.reason
 
 
+def test_real_client_requests_pinned_to_the_frontier_go_there(hybrid: FakeUpstream, shared_data: Path) -> None:
+    """Captured requests of Continue (whose system prompt asks for a ``Co-Authored-By: Continue
+    <noreply@continue.dev>`` line), Aider, llm and the openai SDK carry no secret: pinned to the
+    frontier model, they are not kept local."""
+    rm = Routemate(load_settings())
+    seen = 0
+    for client in ("cn", "aider", "llm", "openai-sdk"):
+        for line in (shared_data / "clients" / f"{client}.jsonl").read_text(encoding="utf-8").splitlines():
+            body = json.loads(line)["body"] or {}
+            if not body.get("messages"):
+                continue
+            decision, policy = rm.route(ChatRequest(body["messages"], {}, "gpt4o"))
+            assert policy.private_reason is None and decision.model == "gpt4o", (client, policy.private_reason)
+            seen += 1
+    assert seen >= 10
+    cn = (shared_data / "clients" / "cn.jsonl").read_text(encoding="utf-8")
+    assert "Co-Authored-By: Continue <noreply@continue.dev>" in cn.replace("\\n", "\n")
+
+
 def test_secret_in_an_earlier_turn_counts(hybrid: FakeUpstream) -> None:
     rm = Routemate(load_settings())
     messages = [{"role": "user", "content": f"my key is {AWS}"}, {"role": "assistant", "content": "noted"},

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .patterns import IN_CONTEXT, PASSWORD_KINDS, PASSWORDS, PREFIXED, PUBLIC_PREFIXES, SCHEMES
+
 # detect-secrets class -> our label (IP addresses and generic keyword/entropy scans are ours)
 DETECT_SECRETS = {
     "ArtifactoryDetector": "artifactory-token", "AWSKeyDetector": "aws-key", "AzureStorageKeyDetector": "azure-key",
@@ -42,30 +44,9 @@ DETECT_SECRETS = {
     "TelegramBotTokenDetector": "telegram-token", "TwilioKeyDetector": "twilio-key",
 }
 
-OWN: list[tuple[str, str]] = [
-    ("openai-key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}"),
-    ("anthropic-key", r"\bsk-ant-[a-z]+\d*-[A-Za-z0-9_-]{40,}"),
-    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    ("github-token", r"\bgithub_pat_[A-Za-z0-9_]{60,}"),
-    ("huggingface-token", r"\bhf_[A-Za-z0-9]{30,}\b"),
-    ("stripe-key", r"\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{20,}"),
-    ("aws-secret-key", r"(?i)aws.{0,20}?secret.{0,20}?[=:]\s*[\"']?(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"),
-    ("private-key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
-                    r"(?: BLOCK)?-----|\Z)"),
-    ("connection-string", r"(?i)\b(?:password|pwd)\s*=\s*(?P<v>[^;\s\"']{4,})\s*(?:;|$)"),
-    ("gcp-service-account", r"\"private_key_id\"\s*:\s*\"(?P<v>[0-9a-f]{40})\""),
-    ("slack-webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]+"),
-    ("url-credentials", r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?P<v>[^@\s'\"/]{3,})@[^\s'\"]+"),
-    ("password", r"\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?P<v>[^\s'\"]{4,})"),
-    ("password", r"\b(?:docker|podman|helm|oras)\s+(?:registry\s+)?login\b[^\n]*?\s(?:-p|--password)[\s=]+"
-                 r"(?P<v>[^\s'\"]{4,})"),
-    ("password", r"\b(?:curl|wget|http)\b[^\n]*?\s(?:-u|--user)[\s=]+['\"]?[^\s:'\"]+:(?P<v>[^\s'\"]{4,})"),
-    ("sentry-dsn", r"\bhttps?://(?P<v>[0-9a-f]{32})(?::[0-9a-f]{32})?@[\w.-]*sentry[\w.-]*"),
-    ("bearer-token", r"(?i)\bauthorization\s*:\s*(?:bearer|token|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})"),
-]
-
+# "auth" but not "author" (Co-Authored-By is in every Continue system prompt); "authorization" is one
 SECRET_NAME = (r"(?:[A-Za-z0-9_.-]*?(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
-               r"private[_-]?key|client[_-]?secret|auth|credentials?|signing[_-]?key|encryption[_-]?key|"
+               r"private[_-]?key|client[_-]?secret|auth(?!or(?!iz))|credentials?|signing[_-]?key|encryption[_-]?key|"
                r"master[_-]?key|session[_-]?key|webhook)[A-Za-z0-9_.-]*)")
 # NAME = value / NAME: value / "name": "value" / --password value
 ASSIGNMENT = re.compile(
@@ -73,16 +54,27 @@ ASSIGNMENT = re.compile(
 ENV_LINE = re.compile(rf"(?im)^\s*(?:export\s+)?(?P<name>[A-Z][A-Z0-9_]*{SECRET_NAME}[A-Z0-9_]*)=(?P<v>\S+)\s*$")
 TOKEN = re.compile(r"[A-Za-z0-9+/_\-.]{19,}[A-Za-z0-9+/_\-]={0,2}")
 # matched on lower-cased text: a case-insensitive regex runs ~10 times slower in ``re``
-KEYWORD_NEAR = re.compile(r"key|token|secret|passw|pwd|pw\b|pass\b|credential|auth|bearer|signature|private")
+# (no alternative starts with an assertion: that would stop the engine skipping ahead by first character)
+KEYWORD_NEAR = re.compile(r"key|token|secret|p(?:ass(?:w|phrase|code|\b)|wd|w\b|rivate|at\b)|cred|auth|bearer|login|"
+                          r"signature|azure|devops")
 # detect-secrets kinds whose patterns need such a word next to the value: scanned on those lines only
-CONTEXT_KINDS = {"cloudant-key", "ibm-key", "softlayer-key", "aws-secret-key", "connection-string", "bearer-token"}
+CONTEXT_KINDS = frozenset({"cloudant-key", "ibm-key", "softlayer-key"})
+CONTEXT_PATTERNS = frozenset(pattern for _, pattern in IN_CONTEXT)
+ADO_PAT = re.compile(r"(?=[a-z]*[2-7])[a-z2-7]{52}")     # an older Azure DevOps token: base32, next to devops words
+# a hex string that only sits next to "key" is an id (cache key, primary key, S3 key): these words mean a secret
+STRONG_WORDS = re.compile(r"secret|token|passw|pwd|api[_ -]?key|apikey|access[_ -]?key|private|signing|auth|"
+                          r"credential|bearer|webhook|hmac|master[_ .-]?key|\.key\b")
+PUBLIC_VALUE = re.compile(r"\.apps\.googleusercontent\.com$|^Iv1\.[0-9a-f]{16}$")
+# base64 that is public by construction: certificates, public keys, CSRs and data: URIs
+PUBLIC_BLOCK = re.compile(r"-----BEGIN (?![A-Z ]*PRIVATE)[A-Z0-9 ]+-----[\s\S]*?(?:-----END [A-Z0-9 ]+-----|\Z)|"
+                          r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 HASH_WORDS = re.compile(r"(?i)\b(sha\d*|md5|hash|digest|commit|checksum|rev(ision)?|etag|integrity|uuid|guid)\b")
 PLACEHOLDER = re.compile(
-    r"(?i)x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\{\{|\$\{|\$\(|%\(|^\$[A-Z_]|your[_-]|my[_-]?(?:secret|password|token|key)|"
+    r"(?i)x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\{\{|\$\{|\$\(|%\(\w+\)[sdr]|^\$[A-Z_]|your[_-]|my[_-]?(?:secret|password|token|key)|"
     r"example|placeholder|changeme|change[_-]me|dummy|redacted|sample|insert|replace|todo|fixme|xxx|"
     r"^(?:os\.|process\.env|env\[|getenv|settings\.|config\.|secrets\.|self\.|request\.|args\.|kwargs|None|null|"
-    r"true|false|undefined|str|input\(|getpass)")
+    r"true|false|undefined|str|input\(|getpass)|^!(?:vault|ref|sub|getatt|env|secret)\b|^\$ANSIBLE_VAULT")
 
 
 @dataclass(frozen=True)
@@ -99,7 +91,7 @@ class Finding:
 
 GATES_VERSION = 1  # bump when gate_of changes: cached gates from another version are not reused
 MEMO_SIZE = 1024   # texts whose scan results are remembered (by digest), most recently used kept
-SHORT_TEXT = 256   # up to this many characters, one finder regex beats a substring test per pattern
+SHORT_TEXT = 256   # texts shorter than this are scanned again rather than remembered
 Gate = tuple[tuple[str, ...], bool]      # literals a match must contain (one of), and whether case is ignored
 
 
@@ -298,14 +290,16 @@ class Detector:
         self.use_library = getattr(cfg, "detect_secrets", True)
         self.use_entropy = getattr(cfg, "entropy", True)
         known = list(_detect_secrets_patterns()) if self.use_library else []
-        known += [(label, re.compile(p)) for label, p in OWN]
+        known += [(label, re.compile(p)) for label, p in (*PREFIXED, *IN_CONTEXT, *PASSWORDS)]
         gates = _gates([pattern for _, pattern in known])
         self.known = [(label, pattern, gate) for (label, pattern), gate in zip(known, gates)]
-        # Which gate literals a text holds is found once per literal (several patterns share one):
-        # in short texts (most chat turns) by one regex over all of them, in longer ones by a
-        # substring test each. Per case mode: the literals, longest first, in a lookahead so every
-        # position is tried; the patterns each literal gates; and the patterns gated by a literal or
-        # by any shorter literal it starts with (the lookahead reports only the longest at a position).
+        self._in_context = {i for i, (label, pattern, _) in enumerate(self.known)
+                            if label in CONTEXT_KINDS or pattern.pattern in CONTEXT_PATTERNS}
+        # Which gate literals a text holds is found in one pass per case mode, by a regex of all the
+        # literals shaped as a trie (one branch per distinct next character: ~180 literals cost
+        # little more than a few). Per case mode: that regex; the patterns gated by each literal or
+        # by any shorter literal it starts with (the trie reports the longest at a position); and
+        # the patterns each literal gates.
         self._finders: list[tuple[bool, re.Pattern[str], dict[str, set[int]], dict[str, set[int]]]] = []
         self._ungated = {i for i, (*_, g) in enumerate(self.known) if g is None}
         for ignore_case in (False, True):
@@ -316,7 +310,7 @@ class Detector:
                         users.setdefault(lit, set()).add(i)
             lits = sorted(users, key=lambda lit: (-len(lit), lit))
             if lits:
-                finder = re.compile("(?=(" + "|".join(map(re.escape, lits)) + "))")
+                finder = re.compile(_trie(lits))
                 by_prefix = {lit: set().union(*(users[m] for m in lits if lit.startswith(m))) for lit in lits}
                 self._finders.append((ignore_case, finder, by_prefix, users))
         self._memo: OrderedDict[bytes, tuple[Finding, ...]] = OrderedDict()
@@ -357,44 +351,65 @@ class Detector:
         lines = _keyword_lines(text, lower)
         folded = lower if text.isascii() else text.casefold()    # the same string for ASCII: no second copy
         todo = set(self._ungated)
-        short = len(text) <= SHORT_TEXT
-        for ignore_case, finder, by_prefix, users in self._finders:
+        for ignore_case, finder, by_prefix, _ in self._finders:
             haystack = folded if ignore_case else text
-            if short:
-                for lit in set(finder.findall(haystack)):
-                    todo |= by_prefix[lit]
-            else:
-                for lit, gated in users.items():
-                    if lit in haystack:
-                        todo |= gated
-        run = [self.known[i] for i in sorted(todo)]
-        for label, pattern, _ in run:
-            matches = _within(pattern, text, lines) if label in CONTEXT_KINDS else pattern.finditer(text)
+            pos = 0
+            while (m := finder.search(haystack, pos)) is not None:     # every occurrence, overlapping ones too
+                todo |= by_prefix[m.group()]
+                pos = m.start() + 1
+        for i in sorted(todo):
+            label, pattern, _ = self.known[i]
+            matches = _within(pattern, text, lines) if i in self._in_context else pattern.finditer(text)
             for m in matches:
                 start, end = _value_span(m)
-                if label != "private-key" and is_placeholder(text[start:end]):
+                if label in PASSWORD_KINDS:
+                    end = start + len(text[start:end].rstrip(",.;:)]}"))
+                    if not looks_like_password(text[start:end]):
+                        continue
+                elif label != "private-key" and is_placeholder(text[start:end]):
                     continue
                 if label in ("aws-key",) and text[start:end].endswith("EXAMPLE"):
                     continue
                 found.append(Finding(label, start, end))
         for m in _within(ENV_LINE, text, lines):
-            if not is_placeholder(m.group("v")) and len(m.group("v").strip("\"'")) >= 6:
+            value = m.group("v")
+            if not (is_placeholder(value) or _names_an_id(m.group("name")) or PUBLIC_VALUE.search(value)) \
+                    and len(value.strip("\"'")) >= 6:
                 found.append(Finding("env-secret", m.start("v"), m.end("v")))
         for m in _within(ASSIGNMENT, text, lines):
             value = m.group("v")
-            if is_placeholder(value) or _is_code_reference(value):
+            if value.lower() in SCHEMES:     # "Authorization: Bearer X": the secret is X; "token_type: Bearer": none
+                after = re.match(r"[ \t]+([^\s\"'`,;]{8,})", text[m.end("v"):])
+                if after and not is_placeholder(after.group(1)):
+                    found.append(Finding("bearer-token", m.end("v") + after.start(1), m.end("v") + after.end(1)))
+                continue
+            start, end = m.span("v")
+            quote = text[start - 1] if start else ""
+            if quote in "\"'`":        # a quoted value runs to its closing quote: ')' or ',' may be in it
+                close = text.find(quote, end, min(len(text), end + 200))
+                if close > 0 and "\n" not in text[end:close]:
+                    end = close
+                    value = text[start:end]
+            if is_placeholder(value) or _is_code_reference(value) or _names_an_id(m.group("name")) \
+                    or PUBLIC_VALUE.search(value):
                 continue
             name = m.group("name").lower()
             kind = "password" if re.search(r"pass|pwd", name) else "secret"
-            found.append(Finding(kind, m.start("v"), m.end("v")))
+            found.append(Finding(kind, start, end))
         if self.use_entropy:
+            public = [m.span() for m in PUBLIC_BLOCK.finditer(text)] if ("-----BEGIN" in text or "base64," in text) \
+                else []
             for line_start, line_end in lines:
                 line = text[line_start:line_end]
                 if HASH_WORDS.search(line):
                     continue
+                strong = STRONG_WORDS.search(lower, line_start, line_end) is not None
                 for m in TOKEN.finditer(line):
-                    if _high_entropy(m.group()) and not is_placeholder(m.group()):
-                        found.append(Finding("high-entropy", line_start + m.start(), line_start + m.end()))
+                    token = m.group()
+                    if _high_entropy(token) and not is_placeholder(token) and _may_be_secret(token, strong) and \
+                            not any(a <= line_start + m.start() < b for a, b in public):
+                        kind = "azure-devops-token" if ADO_PAT.fullmatch(token) else "high-entropy"
+                        found.append(Finding(kind, line_start + m.start(), line_start + m.end()))
         for label, pattern in self.extra:
             for m in pattern.finditer(text):
                 found.append(Finding(label, m.start(), m.end()))
@@ -414,6 +429,26 @@ class Detector:
         return "".join(out)
 
 
+def _trie(words: Iterable[str]) -> str:
+    """A regex matching any of ``words``, longest first, shaped as a trie (``gh(?:p_|o_)``): the
+    engine tries one branch per distinct next character instead of every word at every position."""
+    root: dict[str, dict] = {}                     # type: ignore[type-arg]
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:                   # type: ignore[type-arg]
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(root)
+
+
 def _value_span(m: re.Match[str]) -> tuple[int, int]:
     """The secret inside a match: the named group ``v``, else the first group, else the whole match."""
     if "v" in m.re.groupindex and m.group("v") is not None:
@@ -426,6 +461,36 @@ def _value_span(m: re.Match[str]) -> tuple[int, int]:
     lead = len(text) - len(text.lstrip(" \t\n=:\"'"))
     trail = len(text) - len(text.rstrip(" \t\n\"'"))
     return start + lead, end - trail
+
+
+def looks_like_password(value: str) -> bool:
+    """A value pasted as a password: letters and digits or symbols (or long), not a word, a flag,
+    a number, a placeholder or code."""
+    value = value.strip("\"'`")
+    if len(value) < 6 or value.isdigit() or value.startswith("-") or is_placeholder(value) or _is_code_reference(value):
+        return False
+    letters = any(c.isalpha() for c in value)
+    others = any(not c.isalpha() for c in value)
+    return (letters and others) or len(value) >= 12
+
+
+def _names_an_id(name: str) -> bool:
+    """``client_id``, ``AWS_ACCESS_KEY_ID``, ``tenantId``: identifiers, not secrets."""
+    return bool(re.search(r"(?:^|[_.-])ids?$|[a-z]Ids?$", name)) or name.lower().endswith(("_id", "-id", "clientid"))
+
+
+def _may_be_secret(token: str, strong: bool) -> bool:
+    """What the entropy test cannot tell: public prefixes, hashes and ids, paths, code names."""
+    body = token.strip("=-_.")
+    if token.startswith(PUBLIC_PREFIXES) or PUBLIC_VALUE.search(token):
+        return False
+    if re.fullmatch(r"[0-9a-fA-F-]+", body):        # hex: an id unless a word on the line says secret
+        return strong and len(body.replace("-", "")) not in (40, 64)
+    if re.match(r"[a-z]{3,}/", token):               # photos/3f2a..., key/1b4e-...: a path
+        return False
+    if not any(c.isdigit() for c in body) and len(body) < 32:   # mapboxgl.accessToken, camelCase names
+        return False
+    return True
 
 
 def _is_code_reference(value: str) -> bool:
