@@ -64,9 +64,15 @@ def test_json_with_a_charset_is_fine(start: Any, upstream: FakeUpstream) -> None
 
 def test_other_post_routes_are_guarded_too(start: Any) -> None:
     gw = start()
-    for path in ("/v1/route", "/v1/embeddings", "/v1/completions", "/chat/completions"):
+    for path in ("/v1/route", "/v1/embeddings", "/v1/completions", "/chat/completions", "/v1/responses"):
         r = gw.request("POST", path, b'{"input": "x"}', headers={"content-type": "text/plain"})
-        assert r.status == 415, (path, r.body)
+        assert r.status == 415 and r.json()["error"]["code"] == "unsupported_media_type", (path, r.body)
+    # the Anthropic Messages route answers in Anthropic's shape
+    r = gw.request("POST", "/v1/messages", b'{"model": "auto"}', headers={"content-type": "text/plain"})
+    assert r.status == 415 and r.json()["type"] == "error", r.body
+    assert r.json()["error"]["type"] == "invalid_request_error" and "application/json" in r.json()["error"]["message"]
+    r = gw.request("POST", "/v1/messages", b'{"model": "auto"}', headers={"host": "evil.example"})
+    assert r.status == 403 and r.json()["error"]["type"] == "permission_error"
 
 
 # -- Host --------------------------------------------------------------------------------------------

@@ -388,6 +388,13 @@ class FastPath:
             refused, origin = self.guard.check(scope)
             if refused is not None:
                 self.gateway.metrics.responses.inc(("guard", str(refused.status)))
+                if scope["path"].endswith(("/messages", "/messages/count_tokens")):   # Anthropic's error shape
+                    from .anthropic import error_body as anthropic_error
+
+                    body = anthropic_error(refused)
+                    await send({"type": "http.response.start", "status": refused.status, "headers": [
+                        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    return await send({"type": "http.response.body", "body": body})
                 return await send_error(send, refused)
             if origin is not None:
                 from .guard import preflight_headers, with_cors
