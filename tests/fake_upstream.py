@@ -97,6 +97,8 @@ class FakeUpstream:
             status = int(behaviour)
             return web.json_response({"error": {"message": f"fake upstream says {status}", "type": "server_error",
                                                  "param": None, "code": None}}, status=status)
+        if behaviour == "echo-key-200":     # a proxy answering 200 with a body that is not OpenAI's, key inside
+            return web.json_response({"detail": "." * 90 + f" {request.headers.get('authorization')}"})
         if behaviour == "echo-key":
             return web.json_response({"error": {"message": f"bad key {request.headers.get('authorization')}",
                                                 "type": "invalid_request_error"}}, status=401)

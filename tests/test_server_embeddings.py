@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,6 +77,19 @@ def test_a_pinned_frontier_embedding_model_is_costed_and_floats_pass_through(emb
     assert upstream.requests[-1]["body"] == {"input": "hello world", "dimensions": 4, "encoding_format": "float",
                                              "model": "text-embedding-3-small"}
     assert embed_gateway.log_rows()[-1]["cost_usd"] == pytest.approx(2 * 0.02 / 1e6)
+
+
+def test_an_upstream_echoing_its_key_in_a_200_body_leaks_no_part_of_it(embed_gateway: RunningGateway,
+                                                                         upstream: FakeUpstream) -> None:
+    """A proxy that answers 200 with a body that is not OpenAI's, with the upstream key in it, where
+    the 120-character snippet in the error would cut the key in two."""
+    key = "sk-test-upstream-secret"
+    upstream.script.append("echo-key-200")
+    r = embed_gateway.post("/v1/embeddings", {"model": "oai-embed", "input": "hello"})
+    assert r.status == 502 and "not OpenAI-shaped" in r.json()["error"]["message"], r.body
+    row = embed_gateway.log_rows()[-1]
+    for text in (r.body.decode(), str(row["error"]), json.dumps(row["meta"])):
+        assert not any(key[i:i + 8] in text for i in range(len(key) - 7)), text
 
 
 def test_a_secret_never_reaches_a_frontier_embedding_model_and_auto_stays_put(embed_gateway: RunningGateway,

@@ -69,10 +69,16 @@ def test_persistent_500s_fall_back_to_the_local_model(start, upstream):
     r = ask(gw)
     assert r.status == 200 and r.headers["x-routemate-model"] == "local"
     assert "gpt4o failed" in r.headers["x-routemate-reason"]
-    row = gw.log_rows()[-1]
+    failed, row = gw.log_rows()[-2:]
     assert row["model"] == "local" and row["meta"]["attempts"][0]["model"] == "gpt4o"
-    assert 'routemate_fallbacks_total{from_model="gpt4o",to_model="local"} 1' in \
-        gw.request("GET", "/metrics").body.decode()
+    # the model whose retries ran out before the first byte has an error row of its own
+    assert (failed["model"], failed["status"], failed["meta"]["fell_back_to"]) == ("gpt4o", "error", "local")
+    assert "500" in failed["error"] and SECRET not in failed["error"]
+    metrics = gw.request("GET", "/metrics").body.decode()
+    assert 'routemate_fallbacks_total{from_model="gpt4o",to_model="local"} 1' in metrics
+    errors = [line for line in metrics.splitlines() if line.startswith("routemate_requests_total{")
+              and 'model="gpt4o"' in line and 'status="error"' in line]
+    assert len(errors) == 1 and errors[0].endswith(" 1"), errors
 
 
 @pytest.mark.parametrize("fault", ["timeout", "reset"])
@@ -183,7 +189,7 @@ def test_after_the_cooldown_one_probe_closes_the_circuit(start, upstream):
 
 def _open_stream(gw, body: bytes) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                  b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     return sock
 

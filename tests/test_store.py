@@ -65,3 +65,23 @@ def test_stats_share_spend_and_saved_per_model(log_store):
     assert abs(s["frontier_usd"] - 0.08) < 1e-9 and abs(s["saved_share"] - 0.375) < 1e-9
     shares = {m["model"]: m["share"] for m in s["models"]}
     assert shares == {"local": 0.75, "gpt4o": 0.25}
+
+
+def test_the_log_is_readable_by_its_owner_only(tmp_path):
+    """It holds prompts and answers: 0600, its WAL files too, and an old 0644 log is tightened."""
+    import stat
+
+    from routemate.store import Record, Store
+
+    path = tmp_path / "home" / "log.db"
+    store = Store(path)
+    store.log(Record(entry="cli", status="ok", prompt="hello"))
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+    assert modes and all(mode == 0o600 for mode in modes.values()), modes
+    assert {"log.db", "log.db-wal"} <= set(modes)
+    store.close()
+    old = tmp_path / "old.db"
+    Store(old).close()
+    old.chmod(0o644)
+    Store(old).close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600

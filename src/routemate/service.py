@@ -378,8 +378,11 @@ class Run:
                 except BackendError as exc:
                     if chunks or not self.rm.settings.routing.fallback:
                         raise
-                    self.attempts.append({"model": self.decision.model, "error": str(exc)})
+                    failed = self.decision
                     self.decision, self.policy = fall_back(self.decision, short_error(exc), self.policy)
+                    row = self._log_failure(failed, exc)
+                    self.attempts.append({"model": failed.model, "error": str(exc),
+                                          **({"log_id": row} if row is not None else {})})
         except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
             status, error = "cancelled", "cancelled by the client"
             raise
@@ -391,6 +394,19 @@ class Run:
             raise
         finally:
             self.answer = self._finish(chunks, status, error)
+
+    def _log_failure(self, failed: Decision, exc: BackendError) -> int | None:
+        """A model that failed before its first byte (retries spent) gets its own error row, so the
+        log and the error counts see it; the row that answers lists it in ``meta.attempts``."""
+        record = Record(entry=self.entry, status="error", prompt=self._logged_prompt(), requested=self.request.model,
+                        model=failed.model, tier=failed.tier, reason=failed.reason, score=failed.score,
+                        threshold=failed.threshold, router=failed.router,
+                        latency_ms=(time.perf_counter() - self.started) * 1000, error=str(exc),
+                        meta={**self._meta(), "fell_back_to": self.decision.model}, key_name=caller_name())
+        try:
+            return (self.log_to or self.rm.store).log(record)
+        except Exception:  # the answer matters more than a log row
+            return None
 
     def _logged_prompt(self) -> str:
         """The prompt as the log may store it: secrets replaced by ``[REDACTED:kind]``."""

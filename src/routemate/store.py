@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -347,6 +348,24 @@ def _spending(records: list[Record]) -> list[tuple[str, tuple[Any, ...]]]:
     return [(ADD_SPEND, (name, day, usd)) for (name, day), usd in days.items()]
 
 
+def _private(path: Path) -> None:
+    """The log holds prompts and answers: only its owner may read it. A new file is created 0600
+    (SQLite gives its -wal and -shm files the same mode); one an older version left readable by
+    others is tightened."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = part.stat()
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                part.chmod(0o600)
+        except OSError:
+            pass
+
+
 class Store(LogStore):
     """The SQLite log (the default): one file, WAL mode, safe for several processes on one machine."""
 
@@ -356,7 +375,8 @@ class Store(LogStore):
         self.path = Path(path)
         self.prompts = prompts
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private(self.path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row

@@ -62,6 +62,11 @@ class OpenAIBackend:
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "[REDACTED]") if self._key else text
 
+    def _snippet(self, raw: bytes, limit: int = 120) -> str:
+        """The start of an unexpected answer, for an error message: scrubbed before it is cut, so a
+        key straddling the cut cannot leave half of itself behind."""
+        return self._scrub(raw[: limit + 4 * len(self._key or "")].decode("utf-8", "replace"))[:limit]
+
     async def session(self) -> Any:
         import aiohttp
 
@@ -124,7 +129,7 @@ class OpenAIBackend:
             out = None
         if not isinstance(out, dict) or not isinstance(out.get("data"), list):
             raise BackendError(f"{self.config.name}: the upstream's embeddings answer is not OpenAI-shaped "
-                               f"({raw[:120].decode('utf-8', 'replace')!r})")
+                               f"({self._snippet(raw)!r})")
         return out
 
     async def _error(self, resp: Any) -> BackendError:
@@ -206,7 +211,7 @@ class OpenAIBackend:
             message = err.get("message") if isinstance(err, dict) else err
             raise BackendError(f"{self.config.name}: upstream error: {self._scrub(str(message))}")
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
-            snippet = self._scrub(raw[:120].decode("utf-8", "replace"))
+            snippet = self._snippet(raw)
             raise BackendError(f"{self.config.name}: upstream answered a stream request with neither events nor "
                                f"an OpenAI answer ({snippet!r})")
         chunks = []

@@ -60,6 +60,7 @@ class Exchange:
             m.requests.inc((self.endpoint, model, _reason(run), status))
             prev = None
             for attempt in run.attempts:          # fallbacks Run made on its own, before first content
+                m.requests.inc((self.endpoint, attempt["model"], _reason(run), "error"))
                 if prev is not None:
                     m.fallbacks.inc((prev, attempt["model"]))
                 prev = attempt["model"]
