@@ -282,3 +282,62 @@ def test_a_signature_written_in_prose_names_the_function_and_its_arity() -> None
     assert not verify(ask, "```python\ndef is_even(n, m):\n    return n % 2 == 0\n```").ok
     # prose that only looks like a call names nothing
     assert read_request("Write a function to compute(x) things.").names == ()
+
+
+# -- the request's own code, test requests, and saying when nothing ran ---------------------------------
+
+STUB = ('Complete the function.\n\n```python\nfrom typing import List\n\n\n'
+        'def total(xs: List[int]) -> int:\n    """Sum of xs.\n    >>> total([1, 2])\n    3\n    """\n```')
+
+
+def test_an_answer_completing_a_stub_runs_with_the_requests_imports() -> None:
+    answer = "```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```"   # no import of List
+    verdict = verify(STUB, answer)
+    assert verdict.ok and verdict.ran, verdict.report()
+    assert "1/1 examples from the prompt pass" in verdict.summary()
+
+
+def test_an_import_the_request_makes_that_is_not_installed_does_not_sink_the_answer() -> None:
+    prompt = STUB.replace("from typing import List", "from typing import List\nimport numpy_that_is_not_here")
+    assert verify(prompt, "```python\ndef total(xs):\n    return sum(xs)\n```").ok
+
+
+def test_nothing_run_says_not_run_and_why_never_checked() -> None:
+    verdict = verify("Write a Python function that greets someone.",
+                     "```python\ndef greet(name):\n    return 'Hello ' + name\n```")
+    assert verdict.ok and not verdict.ran
+    assert verdict.line().startswith("○ not run: nothing to run it against")
+    assert "checked" not in verdict.line() and "verified" not in verdict.line()
+    other = verify("Write a Rust function that adds two numbers.", "```rust\nfn add(a: i32, b: i32) -> i32 { a + b }\n```")
+    assert other.line().startswith("○ not run: only Python is run; this is rust")
+
+
+SLUGIFY = "import re\n\n\ndef slugify(text):\n    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')\n"
+TEST_REQUEST = f"Write pytest tests for this file.\n\nslugify.py:\n```python\n{SLUGIFY}```"
+
+
+def test_tests_written_for_the_users_code_run_against_it() -> None:
+    answer = ("```python\nimport pytest\nfrom slugify import slugify\n\n\ndef test_spaces():\n"
+              "    assert slugify('Hello World') == 'hello-world'\n\n\n"
+              "@pytest.mark.parametrize('text, want', [('A  B', 'a-b'), ('--x--', 'x')])\n"
+              "def test_many(text, want):\n    assert slugify(text) == want\n\n\n"
+              "class TestEdges:\n    def test_empty(self):\n        assert slugify('') == ''\n```")
+    verdict = verify(TEST_REQUEST, answer)
+    assert verdict.ok and verdict.ran, verdict.report()
+    assert "4/4 of its tests pass on your code" in verdict.summary()
+    assert "define" not in verdict.summary()
+
+
+def test_tests_that_fail_on_the_users_code_fail_and_rewrites_of_it_are_ignored() -> None:
+    answer = ("```python\ndef slugify(text):\n    return 'always'\n\n\n"      # a rewrite: the user's code is tested
+              "def test_spaces():\n    assert slugify('Hello World') == 'hello_world'\n```")
+    verdict = verify(TEST_REQUEST, answer)
+    assert not verdict.ok and verdict.summary() == "1/1 of its tests fail on your code"
+    assert "'hello-world'" in verdict.report() or "AssertionError" in verdict.report()
+
+
+def test_tests_may_import_the_users_code_under_any_module_name() -> None:
+    prompt = f"Write unit tests for this code:\n```python\n{SLUGIFY}```"
+    answer = "```python\nfrom text_utils import slugify\n\ndef test_it():\n    assert slugify('A b') == 'a-b'\n```"
+    assert verify(prompt, answer).ok
+    assert verify(prompt, "```python\nprint('no tests here')\n```").summary() == "writes no tests"

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from contextlib import aclosing
 from datetime import datetime
 from functools import wraps
@@ -159,16 +160,95 @@ def ask(
     rm = _routemate()
     params = {"max_tokens": max_tokens} if max_tokens else {}
     request = rm.prepare(ChatRequest([{"role": "user", "content": text}], params, model), persona)
-    from .verify.cli import verify_wanted
+    tests = _read_tests(test, verify)
+    from .verified import wants_checks
 
-    if verify_wanted(rm, request, verify, test):
-        from .verify.cli import ask_verified
-
-        asyncio.run(ask_verified(rm, request, test, as_json))
+    if wants_checks(rm, request, verify, tests):
+        asyncio.run(_ask_checked(rm, request, tests, as_json))
         return
     answer = asyncio.run(_stream_answer(rm, request, "cli", show=not as_json))
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
+
+
+def _read_tests(path: Optional[Path], verify: Optional[bool]) -> Optional[str]:
+    """The ``--test`` file, checked to be readable Python before any model is asked."""
+    if path is None:
+        return None
+    if verify is False:
+        raise RoutemateError("--test needs verification", hint="drop --no-verify")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RoutemateError(f"cannot read test file {path}: {getattr(exc, 'strerror', None) or exc}",
+                             hint="give a readable Python file to --test") from None
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError as exc:
+        raise RoutemateError(f"test file {path} is not valid Python (line {exc.lineno}: {exc.msg})",
+                             hint="fix the test file; it runs as given") from None
+    return text
+
+
+async def _ask_checked(rm: Any, request: ChatRequest, tests: Optional[str], as_json: bool) -> Any:
+    """Render a checked answer: progress on a spinner, the answer on stdout once it is chosen (live
+    when nothing could replace it), how it was chosen and checked on stderr."""
+    from .verified import Cascade, Decided, Finished, Progress
+
+    started = time.perf_counter()       # what the user waits for: every attempt and every check
+    err = _console()
+    status = None if as_json else err.status("asking…", spinner="dots")
+    if status is not None:
+        status.start()
+    result = decided = None
+    try:
+        async for event in Cascade(rm, tests=tests).stream(request, entry="cli"):
+            if as_json:
+                if isinstance(event, Finished):
+                    result = event.result
+                continue
+            if isinstance(event, Progress):
+                status.update(_escape(event.message))
+            elif isinstance(event, Decided):
+                status.stop()
+                decided = event
+                err.print(_header(event.decision))
+                if event.note:
+                    color = "yellow" if event.live or "✗" in event.note or "○" in event.note else "green"
+                    err.print(f"[{color}]{_escape(event.note)}[/]")
+            elif isinstance(event, Finished):
+                result = event.result
+            elif event.content:
+                sys.stdout.write(event.content)
+                sys.stdout.flush()
+    finally:
+        if status is not None:
+            status.stop()
+        await rm.aclose()
+    assert result is not None
+    waited = time.perf_counter() - started
+    if as_json:
+        # latency_ms is the whole wait; each attempt's own time stays in its log row
+        print(json.dumps({**result.to_json(), "latency_ms": round(waited * 1000, 1)}, ensure_ascii=False))
+        return result
+    sys.stdout.write("\n")
+    answer = result.answer
+    footer = _footer(answer, waited)
+    if result.escalated:
+        footer = footer.replace(f"${answer.cost_usd:.6f}", f"${result.cost_usd:.6f} in {len(result.attempts)} attempts")
+    err.print(footer)
+    if decided is not None and decided.live:   # streamed before it was checked: the verdict comes now
+        err.print(f"[{'green' if result.ok and result.verdict.ran else 'yellow'}]{_escape(result.verdict.line())}[/]")
+    verdict = result.verdict
+    if verdict is not None and not verdict.ok:
+        lines = [line.strip() for c in verdict.failed for line in (c.detail or "").splitlines() if line.strip()]
+        for line in lines[:4]:
+            err.print(f"[dim]  {_escape(line[:200])}[/]")
+        if len(lines) > 4:
+            err.print(f"[dim]  … {len(lines) - 4} more (routemate logs --json has them all)[/]")
+        if result.stays:
+            err.print(f"[dim]  {_escape(result.stays)}[/]")
+    return result
 
 
 @app.command()

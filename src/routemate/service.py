@@ -241,8 +241,8 @@ class Routemate:
     async def ask_verified(self, request: ChatRequest, *, tests: str | None = None, entry: str = "python",
                            progress: Any = None) -> Any:
         """Verify-then-escalate: check a code answer by running it, escalate only when it fails.
-        Returns a ``routemate.verify.cascade.Verified``."""
-        from .verify.cascade import Cascade
+        Returns a ``routemate.verified.Verified``."""
+        from .verified import Cascade
 
         return await Cascade(self, tests=tests, progress=progress).ask(request, entry=entry)
 

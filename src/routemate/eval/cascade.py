@@ -5,7 +5,7 @@ runs, seeing only the prompt and the response (never the hidden ``tests``, never
 failing answer "escalates": the strong model's recorded score counts instead. Scores are used
 only afterwards, to grade the outcome.
 
-With ``--router``, the replay follows the live policy (``verify.cascade.Cascade``) for each
+With ``--router``, the replay follows the live policy (``routemate.verified.Cascade``) for each
 prompt's router score: below the threshold the weak model answers and only a failing answer
 escalates; from the threshold up to ``skip_above`` the weak model still tries first, but an answer
 nothing could be run against escalates too; from ``skip_above`` the weak try is skipped.
@@ -62,7 +62,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, unverified: str = "ac
 
     ``scores`` (one router score per row of ``rows``) switch on the live policy's use of the
     router: see the module docstring."""
-    from ..verify.cascade import must_escalate
+    from ..verify.checks import must_escalate
     from ..verify.checks import verify
 
     pairs = [(r, sc) for r, sc in zip(rows, scores if scores is not None else [None] * len(rows))

@@ -162,7 +162,7 @@ class Gateway:
         except RoutemateError as exc:
             return await self._reject(exc, "chat", send)
         try:
-            from ..verify.gateway import VerifiedAnswer, plan
+            from .verified import VerifiedAnswer, plan
 
             checks = plan(self.rm, req, body, headers)    # verify-then-escalate for code (docs/verify.md)
             if checks is None:

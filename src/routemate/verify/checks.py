@@ -14,58 +14,20 @@ import io
 import json
 import re
 import tokenize
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from ..routing.features import normalise_language
 from .extract import PythonAnswer, check_syntax, find_blocks, python_answer
 from .sandbox import run_python
+from .spec import Example, Spec, compiles, doctest_want, is_value, read_request
 
 Status = Literal["pass", "fail", "skip"]
 _HARNESS = Path(__file__).with_name("_harness.py").read_text(encoding="utf-8")
-
-BUILTINS = {"print", "len", "sorted", "sum", "max", "min", "list", "set", "dict", "tuple", "str", "int", "float",
-            "abs", "range", "round", "map", "filter", "any", "all", "isinstance", "type", "repr", "bool", "zip",
-            "enumerate", "reversed", "assert", "math", "np", "os", "sys", "re", "self", "super", "open", "input"}
-ARROW = re.compile(r"^\s*(?:[-*•]\s*|\d+[.)]\s*|(?:e\.g\.|example|for example|input)\s*:?\s*)?`?"
-                   r"(?P<call>[A-Za-z_][\w.]*\(.*\))`?\s*"
-                   r"(?:->|==>|=>|➞|→|==|⇒|returns|should return|must return|will return|should be|should give|gives|"
-                   r"outputs?|evaluates to|is)\s*:?\s*`?(?P<want>.+?)`?\s*[.,;]?\s*$", re.I)
-NAMED = re.compile(r"\b(?:function|method|class)\s+(?:called|named)\s+`?([A-Za-z_]\w*)`?|"
-                   r"`([A-Za-z_]\w*)\([^`]*\)`|\b(?:function|method)\s+`([A-Za-z_]\w*)`", re.I)
-SIGNATURE_IN_PROSE = re.compile(r"\b(?:function|method)\s+([A-Za-z_]\w*)\(([\w\s,=*]*)\)", re.I)
-DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\((.*?)\)\s*(?:->[^:]*)?:", re.M)
-WANTS_FUNCTION = re.compile(r"\b(function|method|def |class|implement|procedure|routine)\b", re.I)
 CLAIM = re.compile(r"^#+\s*(?P<label>(?:expected\s+)?(?:output|outputs|prints?|returns?|result|expected|answer|"
                    r"should (?:print|return|be))\s*(?:is|will be|would be)?\s*[:=]?|=>|->|→|➞|==)?\s*(?P<want>.+?)\s*$",
                    re.I)
-NAMED_LANGUAGES = {"python", "javascript", "typescript", "rust", "go", "java", "cpp", "c", "bash", "sql", "csharp",
-                   "ruby", "kotlin", "swift", "php"}
-
-
-@dataclass(frozen=True)
-class Example:
-    kind: Literal["doctest", "assert", "arrow"]
-    source: str
-    want: str = ""
-
-    @property
-    def text(self) -> str:
-        if self.kind == "assert":
-            return self.source
-        return f"{self.source} -> {self.want}" if self.want else self.source
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What the request itself says the code must do."""
-
-    names: tuple[str, ...] = ()
-    params: dict[str, int] = field(default_factory=dict)   # name -> parameter count in the request's def
-    examples: tuple[Example, ...] = ()
-    wants_function: bool = False
-    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +45,7 @@ class Verdict:
     checks: tuple[Check, ...]
     language: str | None = None
     code: str = ""
+    outputs: tuple[str, ...] = ()    # what the entry function did on each generated input (see agreement)
 
     @property
     def ok(self) -> bool:
@@ -94,8 +57,12 @@ class Verdict:
 
     @property
     def ran(self) -> bool:
-        """Whether any check ran the code (examples, tests, or its own example code), not just parsed it."""
+        """Whether any check ran the code against an expectation (examples, tests, or its own
+        examples), not just parsed or imported it."""
         return any(c.status == "pass" and c.name in ("examples", "tests", "own") for c in self.checks)
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
 
     def summary(self) -> str:
         """One line: ``parses, defines f(a, b), 3/3 examples from the prompt pass``."""
@@ -103,182 +70,54 @@ class Verdict:
             return ", ".join(c.label for c in self.checks if c.status != "fail" and c.label)
         return "; ".join(c.label for c in self.failed)
 
+    def not_run(self) -> str:
+        """Why nothing ran against the code (for an answer that passed only static checks)."""
+        skipped = [c.detail for c in self.checks if c.status == "skip" and c.detail]
+        if skipped:
+            return skipped[0]
+        if self.language and self.language != "python":
+            return f"only Python is run; this is {self.language}"
+        return "nothing to run it against (no examples or tests in the request, none in the answer)"
+
+    def line(self) -> str:
+        """How the answer reads once checked: verified, not verified, or not run (and why)."""
+        if not self.ok:
+            return f"✗ not verified: {self.summary()}"
+        if self.ran:
+            return f"✓ verified: {self.summary()}"
+        done = ", ".join(c.label for c in self.checks if c.status == "pass" and c.label)
+        return f"○ not run: {self.not_run()}" + (f" · {done}" if done else "")
+
     def report(self) -> str:
         """The failures, in full, for a repair prompt."""
         return "\n".join(f"- {c.label}: {c.detail}" if c.detail else f"- {c.label}" for c in self.failed)
 
     def to_dict(self) -> dict[str, object]:
-        return {"ok": self.ok, "summary": self.summary(), "language": self.language,
+        return {"ok": self.ok, "ran": self.ran, "summary": self.summary(), "language": self.language,
                 "checks": [{"name": c.name, "status": c.status, "passed": c.passed, "total": c.total,
                             "detail": c.detail} for c in self.checks]}
 
 
-# -- what the request asks for ------------------------------------------------------------------------
-
-def read_request(prompt: str) -> Spec:
-    """Names, signatures, examples and language from the request text (no model, no I/O)."""
-    params: dict[str, int] = {}
-    names: dict[str, None] = {}
-    for name, arglist in DEF_LINE.findall(prompt):
-        names[name] = None
-        params[name] = _param_count(arglist)
-    examples = _examples(prompt)
-    for ex in examples:
-        callee = _called_name(ex)
-        if callee and callee not in BUILTINS:
-            names[callee] = None
-    for groups in NAMED.findall(prompt):
-        name = next((g for g in groups if g), "")
-        if name and name not in BUILTINS:
-            names.setdefault(name, None)
-    for name, arglist in SIGNATURE_IN_PROSE.findall(prompt):    # "a function is_even(n) that ..."
-        if name not in BUILTINS and name not in params:
-            names.setdefault(name, None)
-            count = _param_count(arglist)
-            if count >= 0:
-                params[name] = count
-    if len(params) == 1:
-        examples += _input_output_examples(prompt, next(iter(params)), {e.source for e in examples})
-    return Spec(names=tuple(names), params=params, examples=tuple(examples),
-                wants_function=bool(WANTS_FUNCTION.search(prompt)) or bool(names),
-                language=request_language(prompt))
-
-
-def request_language(prompt: str) -> str | None:
-    """The programming language a request names (in prose, else a fence tag), if exactly one."""
-    prose = re.sub(r"```.*?(```|\Z)", " ", prompt, flags=re.S)
-    found = [lang for lang, pattern in LANGUAGE_WORDS if pattern.search(prose)]
-    if not found:
-        tags = {normalise_language(m.group(1)) for m in re.finditer(r"```[ \t]*([\w+#.-]+)", prompt)}
-        found = [t for t in tags if t in NAMED_LANGUAGES]
-    if not found and DEF_LINE.search(prompt):
-        found.append("python")
-    return found[0] if len(found) == 1 else None
-
-
-LANGUAGE_WORDS: list[tuple[str, re.Pattern[str]]] = [
-    ("python", re.compile(r"\bpython\d?\b", re.I)),
-    ("javascript", re.compile(r"\b(javascript|node\.?js)\b|\bJS\b", re.I)),
-    ("typescript", re.compile(r"\btypescript\b", re.I)),
-    ("rust", re.compile(r"\brust\b", re.I)),
-    ("go", re.compile(r"\bgolang\b|\bGo\b(?= (function|program|code|struct|module|package|routine))|\bin Go\b")),
-    ("java", re.compile(r"\bjava\b(?!script)", re.I)),
-    ("cpp", re.compile(r"\bc\+\+|\bcpp\b", re.I)),
-    ("c", re.compile(r"\b(in|using|a) C\b(?![+#])|\bC (function|program|code)\b")),
-    ("csharp", re.compile(r"\bc#|\bcsharp\b", re.I)),
-    ("bash", re.compile(r"\b(bash|shell script)\b", re.I)),
-    ("sql", re.compile(r"\bsql\b(?! injection)", re.I)),
-    ("ruby", re.compile(r"\bruby\b", re.I)),
-    ("kotlin", re.compile(r"\bkotlin\b", re.I)),
-    ("swift", re.compile(r"\bswift\b(?=.*\b(function|code|struct|class|program)\b)", re.I)),
-    ("php", re.compile(r"\bphp\b", re.I)),
-]
-
-
-def _param_count(arglist: str) -> int:
-    try:
-        node = ast.parse(f"def _f({arglist}): pass").body[0]
-    except SyntaxError:
-        return -1
-    assert isinstance(node, ast.FunctionDef)
-    args = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
-    return len(args)
-
-
-def _examples(prompt: str) -> list[Example]:
-    out: list[Example] = []
-    seen: set[str] = set()
-    try:
-        for ex in doctest.DocTestParser().get_examples(prompt):
-            source = ex.source.strip()
-            if source and source not in seen and _compiles(source, "exec"):
-                seen.add(source)
-                out.append(Example("doctest", source, _want(ex.want)))
-    except ValueError:   # inconsistent indentation inside a docstring: fall back to lines below
-        pass
-    for line in prompt.splitlines():
-        stripped = line.strip().strip("`").strip()
-        if stripped.startswith("assert ") and _compiles(stripped, "exec") and stripped not in seen:
-            seen.add(stripped)
-            out.append(Example("assert", stripped))
-            continue
-        if stripped.startswith((">>>", "def ", "#")):
-            continue
-        m = ARROW.match(stripped)
-        if m and _compiles(m.group("call"), "eval") and _is_literalish(m.group("want")):
-            call = m.group("call")
-            if call not in seen and isinstance(ast.parse(call, mode="eval").body, ast.Call):
-                seen.add(call)
-                out.append(Example("arrow", call, m.group("want")))
-    return out
-
-
-INPUT_OUTPUT = re.compile(r"^\s*Input\s*:\s*(?P<args>.+?)\s*\n\s*(?:Output|Return|Returns)\s*:\s*(?P<want>.+?)\s*$",
-                          re.I | re.M)
-
-
-def _input_output_examples(prompt: str, function: str, seen: set[str]) -> list[Example]:
-    """LeetCode-style ``Input: arr = [1, 2], k = 1`` / ``Output: [2]`` pairs, as calls of the one
-    function the request defines."""
-    out = []
-    for m in INPUT_OUTPUT.finditer(prompt):
-        call = f"{function}({m.group('args').rstrip('.,;')})"
-        want = m.group("want").rstrip(".,;")
-        if call in seen or not _compiles(call, "eval") or not _is_literalish(want):
-            continue
-        node = ast.parse(call, mode="eval").body
-        if isinstance(node, ast.Call) and all(isinstance(a, ast.Constant) or _is_literalish(ast.unparse(a))
-                                              for a in [*node.args, *(k.value for k in node.keywords)]):
-            seen.add(call)
-            out.append(Example("arrow", call, want))
-    return out
-
-
-def _want(text: str) -> str:
-    """Doctest output, without a docstring's closing quotes that the parser takes for output."""
-    lines = []
-    for line in text.splitlines():
-        if line.strip() in ('"""', "'''"):
-            break
-        lines.append(line)
-    return "\n".join(lines).rstrip()
-
-
-def _compiles(source: str, mode: str) -> bool:
-    try:
-        compile(source, "<request>", mode)
-        return True
-    except (SyntaxError, ValueError):
-        return False
-
-
-def _is_literalish(text: str) -> bool:
-    try:
-        ast.literal_eval(text.strip())
-        return True
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False
-
-
-def _called_name(ex: Example) -> str | None:
-    try:
-        tree = ast.parse(ex.source)
-    except SyntaxError:
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            return node.func.id
-    return None
+def must_escalate(verdict: Verdict, *, lowered: bool, unverified: str) -> bool:
+    """Whether a checked answer goes up the ladder: it failed, or nothing could be run against it and
+    either the router had sent the request higher (``lowered``: the cheap model only tried first) or
+    ``unverified = "escalate"``. ``eval cascade`` replays exactly this."""
+    return not verdict.ok or (not verdict.ran and (lowered or unverified == "escalate"))
 
 
 # -- the checks ---------------------------------------------------------------------------------------
 
 def verify(request: str, answer: str, *, tests: str | None = None, default_language: str | None = "python",
-           timeout: float = 10.0, memory_mb: int = 512, own_examples: bool = True, strict: bool = False) -> Verdict:
+           timeout: float = 10.0, memory_mb: int = 512, own_examples: bool = True, spec: Spec | None = None,
+           inputs: tuple[str, ...] = (), entry: str | None = None, strict: bool = False) -> Verdict:
     """Check ``answer`` against what ``request`` asks for (and the user's ``tests``). ``strict``:
     the code came from a remote client (or a model it prompted), so it runs only in a sandbox with
-    every layer in place; otherwise it is not run and the verdict says why."""
-    spec = read_request(request)
+    every layer in place; otherwise it is not run and the verdict says why.
+
+    ``inputs`` (argument lists such as ``"[1, 2], 3"``) are calls of ``entry`` (default: the
+    function the request is about) whose results land in ``Verdict.outputs``, in order, to compare
+    samples; ``spec`` is ``read_request(request)`` when the caller already has it."""
+    spec = spec or read_request(request)
     wanted = spec.language or default_language
     py = python_answer(answer)
     blocks = [b for b in find_blocks(answer) if b.language]
@@ -294,7 +133,12 @@ def verify(request: str, answer: str, *, tests: str | None = None, default_langu
     if wanted and wanted != "python":
         return Verdict((Check("language", "fail", detail=f"the code is Python; the request needs {wanted}",
                               label=f"answered in Python, not {wanted}"),), "python", py.source)
-    return _verify_python(spec, py, tests, timeout, memory_mb, own_examples, strict)
+    if not py.source.strip():
+        error = py.errors[0] if py.errors else "no Python code"
+        return Verdict((Check("parses", "fail", detail=error, label=f"does not parse ({error})"),), "python")
+    if spec.wants_tests:
+        return _verify_tests(spec, py, timeout, memory_mb, strict)
+    return _verify_python(spec, py, tests, timeout, memory_mb, own_examples, inputs, entry, strict)
 
 
 def _verify_other(blocks: list, language: str | None) -> Verdict:  # type: ignore[type-arg]
@@ -305,19 +149,48 @@ def _verify_other(blocks: list, language: str | None) -> Verdict:  # type: ignor
             return Verdict((Check("parses", "fail", detail=syntax.message, label=f"does not parse ({syntax.message})"),),
                            language, block.code)
         if syntax.ok is None:
-            checks.append(Check("parses", "skip", detail=syntax.message))
+            checks.append(Check("parses", "skip", detail=f"only Python is run, and there is no {language} parser "
+                                                         f"here ({syntax.message})"))
     if not checks:
         checks.append(Check("parses", "pass", label="parses"))
     return Verdict(tuple(checks), language, "\n".join(b.code for b in blocks))
 
 
+def _sandbox(payload: dict[str, object], solution: str, files: dict[str, str], timeout: float,
+             memory_mb: int, strict: bool) -> tuple[list[dict], str, Check | None]:
+    """Run the harness once: its events, what stopped it (for "not reached" details), and, when
+    nothing ran at all, the check that says why (None: it ran)."""
+    reserved = {"solution.py", "spec.json", "main.py"}
+    extra = {name: body for name, body in files.items() if name not in reserved}
+    result = run_python(_HARNESS, timeout=timeout, memory_mb=memory_mb, strict=strict,
+                        files={**extra, "solution.py": solution, "spec.json": json.dumps(payload)})
+    if result.limit == "unavailable":    # nothing ran: the answer is unverified, not wrong
+        missing = result.layers.get("missing") if strict else None
+        label = f"not run: the sandbox lacks {', '.join(missing)}" if missing else "not run: no sandbox"
+        why = f"the sandbox lacks {', '.join(missing)}" if missing else "the sandbox could not start"
+        return [], "", Check("run", "skip", detail=f"{why} ({result.stderr.strip()})", label=label)
+    # split on "\n" only: str.splitlines() would also split on the \x1e marker itself
+    events = [json.loads(line[1:]) for line in result.stdout.split("\n") if line.startswith("\x1e")]
+    stopped = (f"stopped: {result.limit} limit" if result.limit else
+               (result.stderr.strip().splitlines() or ["the checks crashed"])[-1])
+    return events, stopped, None
+
+
+def _imported(events: list[dict], stopped: str) -> Check | None:
+    """None when the code loaded; else why not (a failure, or a skip when the environment lacks
+    something the code needs)."""
+    imported = next((e for e in events if e["stage"] == "import"), None)
+    if imported is not None and imported["ok"]:
+        return None
+    error = imported["error"] if imported else stopped
+    if imported and imported.get("environment"):
+        return Check("imports", "skip", detail=f"it needs what is not available where checks run ({error})")
+    return Check("imports", "fail", detail=error, label=f"importing it fails: {error}")
+
+
 def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: float, memory_mb: int,
-                   own_examples: bool, strict: bool = False) -> Verdict:
-    checks: list[Check] = []
-    if not py.source.strip():
-        error = py.errors[0] if py.errors else "no Python code"
-        return Verdict((Check("parses", "fail", detail=error, label=f"does not parse ({error})"),), "python")
-    checks.append(Check("parses", "pass", label="parses"))
+                   own_examples: bool, inputs: tuple[str, ...], entry: str | None, strict: bool) -> Verdict:
+    checks: list[Check] = [Check("parses", "pass", label="parses")]
     defines = _check_defines(spec, py)
     checks.append(defines)
     if defines.status == "fail":
@@ -327,44 +200,95 @@ def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: flo
     if own_examples:
         # ``>>>`` sessions in the answer run after its example code, in the same namespace
         shown = [e for t in py.transcripts for e in _transcript_examples(t)]
-        usage += "".join(f"__rm_expect({e.source}, {e.want!r}, 0)\n" if _compiles(e.source, "eval")
+        usage += "".join(f"__rm_expect({e.source}, {e.want!r}, 0)\n" if compiles(e.source, "eval")
                          else e.source + "\n" for e in shown)
-        claims += sum(1 for e in shown if _compiles(e.source, "eval"))
-    examples = list(spec.examples)
-    payload = {"examples": [e.__dict__ for e in examples], "tests": tests or "", "usage": usage,
-               "per_check_s": min(5.0, timeout / 2)}
-    result = run_python(_HARNESS, timeout=timeout, memory_mb=memory_mb, strict=strict,
-                        files={"solution.py": py.definitions, "spec.json": json.dumps(payload)})
-    if result.limit == "unavailable":    # nothing ran: the answer is unverified, not wrong
-        missing = result.layers.get("missing") if strict else None
-        label = f"not run: the sandbox lacks {', '.join(missing)}" if missing else "not run: no sandbox"
-        checks.append(Check("run", "skip", detail=result.stderr, label=label))
-        return Verdict(tuple(checks), "python", py.source)
-    # split on "\n" only: str.splitlines() would also split on the \x1e marker itself
-    events = [json.loads(line[1:]) for line in result.stdout.split("\n") if line.startswith("\x1e")]
-    stopped = (f"stopped: {result.limit} limit" if result.limit else
-               (result.stderr.strip().splitlines() or ["the checks crashed"])[-1])
-
-    imported = next((e for e in events if e["stage"] == "import"), None)
-    if imported is None or not imported["ok"]:
-        error = imported["error"] if imported else stopped
-        if imported and imported.get("environment"):
-            checks.append(Check("imports", "skip", detail=error))
-            return Verdict(tuple(checks), "python", py.source)
-        checks.append(Check("imports", "fail", detail=error, label=f"importing it fails: {error}"))
-        return Verdict(tuple(checks), "python", py.source)
+        claims += sum(1 for e in shown if compiles(e.source, "eval"))
+    entry = entry or spec.entry or main_function(py)
+    payload = {"examples": [e.__dict__ for e in spec.examples], "tests": tests or "", "usage": usage,
+               "preamble": spec.preamble, "entry": entry, "inputs": list(inputs),
+               "per_check_s": min(5.0, timeout / 2), "per_input_s": min(0.5, timeout / 20)}
+    events, stopped, unavailable = _sandbox(payload, py.definitions, spec.files, timeout, memory_mb, strict)
+    if unavailable:
+        return Verdict((*checks, unavailable), "python", py.source)
+    loaded = _imported(events, stopped)
+    if loaded is not None:
+        return Verdict((*checks, loaded), "python", py.source)
 
     n_req = len(spec.examples)
     if n_req:
         got = [e for e in events if e["stage"] == "example" and e["i"] < n_req]
         checks.append(_tally("examples", "examples from the prompt", spec.examples, got, n_req, stopped))
     if tests:
-        checks.append(_tests_check(events, stopped))
+        checks.append(_tests_check(events, stopped, "of your tests"))
     if own_examples:
         own = _own_check(events, py, usage, claims, stopped)
         if own is not None:
             checks.append(own)
+    outputs = {e["i"]: e["out"] for e in events if e["stage"] == "input"}
+    return Verdict(tuple(checks), "python", py.source,
+                   tuple(outputs.get(i, f"not reached ({stopped})") for i in range(len(inputs))))
+
+
+def _verify_tests(spec: Spec, py: PythonAnswer, timeout: float, memory_mb: int, strict: bool) -> Verdict:
+    """A request for tests of code it supplies: the answer's tests run against that code, and the
+    answer passes when they do (it need not define the functions under test)."""
+    checks = [Check("parses", "pass", label="parses")]
+    under_test = set(spec.names) | _defined(spec.preamble) | {n for body in spec.files.values() for n in _defined(body)}
+    tests = _without(py.source, under_test)       # tests, not a rewrite of the user's code
+    if not _has_tests(tests):
+        checks.append(Check("tests", "fail", detail="the request asks for tests; the answer has no test functions "
+                                                    "or asserts", label="writes no tests"))
+        return Verdict(tuple(checks), "python", py.source)
+    payload = {"tests": tests, "tests_file": "tests.py", "alias_modules": True, "preamble": spec.preamble,
+               "per_check_s": min(5.0, timeout / 2)}
+    events, stopped, unavailable = _sandbox(payload, "", spec.files, timeout, memory_mb, strict)
+    if unavailable:
+        return Verdict((*checks, unavailable), "python", py.source)
+    loaded = _imported(events, stopped)
+    if loaded is not None:    # the user's own code does not load: nothing the answer did
+        return Verdict((*checks, replace(loaded, status="skip", detail=f"your code does not load: {loaded.detail}")),
+                       "python", py.source)
+    checks.append(_tests_check(events, stopped, "of its tests", "on your code"))
     return Verdict(tuple(checks), "python", py.source)
+
+
+def _defined(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _without(source: str, names: set[str]) -> str:
+    """``source`` minus its top-level definitions of ``names``."""
+    if not names:
+        return source
+    tree = ast.parse(source)
+    kept = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                                         and n.name in names)]
+    if len(kept) == len(tree.body):
+        return source
+    return ast.unparse(ast.Module(body=kept, type_ignores=[]))
+
+
+def _has_tests(source: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any((isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name.lower().startswith("test"))
+               or isinstance(n, ast.Assert) for n in ast.walk(tree))
+
+
+def main_function(py: PythonAnswer) -> str | None:
+    """The function an answer is built around when the request names none: the one its own
+    example code calls most, else its last top-level function (helpers usually come first)."""
+    functions = [n for n in py.signatures if not n.startswith(("test", "_")) and n != "main"]
+    if not functions:
+        return None
+    calls = Counter(m.group(1) for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", py.usage) if m.group(1) in functions)
+    return calls.most_common(1)[0][0] if calls else functions[-1]
 
 
 def _check_defines(spec: Spec, py: PythonAnswer) -> Check:
@@ -424,20 +348,29 @@ def _tally(name: str, label: str, examples: list[Example] | tuple[Example, ...],
     return Check(name, "pass", passed, total, label=f"{passed}/{total} {label} pass")
 
 
-def _tests_check(events: list[dict], stopped: str) -> Check:
+def _tests_check(events: list[dict], stopped: str, whose: str, where: str = "") -> Check:
+    """``whose``: "of your tests" / "of its tests"; ``where``: e.g. "on your code"."""
+    at = f" {where}" if where else ""
     module = next((e for e in events if e["stage"] == "tests-module"), None)
     if module is None:
-        return Check("tests", "fail", detail=stopped, label="your tests did not run")
+        return Check("tests", "fail", detail=stopped, label=f"the tests did not run{at}")
     if not module["ok"]:
-        return Check("tests", "fail", detail=module["error"], label="your tests fail")
+        if module.get("environment"):
+            return Check("tests", "skip", detail=f"the tests need what is not available where checks run "
+                                                  f"({module['error']})")
+        return Check("tests", "fail", detail=module["error"], label=f"the tests fail{at}")
     results = [e for e in events if e["stage"] == "test"]
-    failed = [e for e in results if not e["ok"]]
-    total = max(1, len(results))
-    passed = total - len(failed) if results else 1
+    ran = [e for e in results if e["ok"] is not None]
+    failed = [e for e in ran if not e["ok"]]
+    if results and not ran:
+        return Check("tests", "skip", detail="no test could run: " + "; ".join(f"{e['name']} {e['error']}"
+                                                                               for e in results[:3]))
+    total = max(1, len(ran))
+    passed = total - len(failed) if ran else 1     # module-level asserts only: they all held
     if failed:
         detail = "\n  ".join(f"{e['name']}: {e['error']}" for e in failed[:8])
-        return Check("tests", "fail", passed, total, detail, label=f"{len(failed)}/{total} of your tests fail")
-    return Check("tests", "pass", passed, total, label=f"{passed}/{total} of your tests pass")
+        return Check("tests", "fail", passed, total, detail, label=f"{len(failed)}/{total} {whose} fail{at}")
+    return Check("tests", "pass", passed, total, label=f"{passed}/{total} {whose} pass{at}")
 
 
 def _own_check(events: list[dict], py: PythonAnswer, code: str, claims: int, stopped: str) -> Check | None:
@@ -531,7 +464,7 @@ def _claimed(comment: str) -> str | None:
     if not m:
         return None
     want = m.group("want").strip().rstrip(".")
-    if _is_literalish(want):
+    if is_value(want):
         return want
     # plain text counts only after an explicit label and when it is short (not a remark)
     if m.group("label") and len(want.split()) <= 3 and not want.endswith(":"):
@@ -541,7 +474,7 @@ def _claimed(comment: str) -> str | None:
 
 def _transcript_examples(text: str) -> list[Example]:
     try:
-        return [Example("doctest", e.source.strip(), _want(e.want))
+        return [Example("doctest", e.source.strip(), doctest_want(e.want))
                 for e in doctest.DocTestParser().get_examples(text) if e.want.strip()]
     except ValueError:
         return []

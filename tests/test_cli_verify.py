@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from test_verify_cascade import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
+from test_verified import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -115,3 +115,31 @@ def test_a_failing_answer_that_cannot_escalate_says_what_failed_and_why(two_fake
     assert lines[at + 2].strip() == "assert zork(4) == 'qx8': got 'qx4', expected 'qx8'"
     assert lines[-1].strip() == "the model was pinned (llama), so a failing answer is not escalated"
     assert "def zork(n)" in r.stdout
+
+
+def test_tests_for_an_attached_file_run_against_it_and_are_not_escalated(two_fakes: Any, tmp_path: Path) -> None:
+    local, frontier = two_fakes
+    source = tmp_path / "slugify.py"
+    source.write_text("import re\n\n\ndef slugify(text):\n    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')\n")
+    local.reply = ("```python\nfrom slugify import slugify\n\n\ndef test_spaces():\n"
+                   "    assert slugify('Hello World') == 'hello-world'\n\n\ndef test_empty():\n"
+                   "    assert slugify('') == ''\n```")
+    r = cli("ask", "Write pytest tests for this file.", "-f", str(source))
+    assert r.returncode == 0, r.stderr
+    assert "✓ verified: parses, 2/2 of its tests pass on your code" in r.stderr
+    assert frontier.requests == [] and "def test_spaces" in r.stdout
+
+
+def test_a_french_request_with_an_assert_is_checked_and_escalated(two_fakes: Any) -> None:
+    r = cli("ask", "Écris une fonction Python zork(n) qui renvoie le code secret.\nassert zork(3) == 'qx7'", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [a["model"] for a in out["attempts"]] == ["llama", "gpt4o"] and out["verified"]["ok"] is True
+
+
+def test_nothing_to_run_is_said_plainly(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.reply = "```python\ndef greet(name):\n    return 'Hello ' + name\n```"
+    r = cli("ask", "Write a Python function greet(name) that greets someone.", "--model", "llama")
+    assert r.returncode == 0, r.stderr
+    assert "○ not run: nothing to run it against" in r.stderr and "checked" not in r.stderr

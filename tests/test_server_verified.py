@@ -12,7 +12,7 @@ import pytest
 
 from fake_upstream import FakeUpstream
 from gateway_fixtures import RunningGateway
-from test_verify_cascade import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
+from test_verified import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
 
 MESSAGES = [{"role": "user", "content": PROMPT}]
 

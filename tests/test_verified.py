@@ -12,7 +12,7 @@ from fake_upstream import FakeUpstream
 from routemate.chat import ChatRequest
 from routemate.config import load_settings
 from routemate.service import Routemate
-from routemate.verify.cascade import Cascade, is_code_request
+from routemate.verified import Cascade, is_code_request
 
 PROMPT = "Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'\n" \
          "assert zork(4) == 'qx8'"
@@ -228,3 +228,10 @@ def test_code_requests_are_recognised() -> None:
     assert is_code_request(req("Fix this:\n```python\ndef f(:\n```"))
     assert not is_code_request(req("Write a very long story about a ship."))
     assert not is_code_request(req("Explain what a closure is."))
+
+
+def test_code_requests_in_other_languages_are_recognised() -> None:
+    assert is_code_request(req("Écris une fonction Python qui renvoie le carré d'un nombre.\nassert carre(3) == 9"))
+    assert is_code_request(req("Schrijf een Python-functie die een lijst omdraait."))
+    assert is_code_request(req("Schreibe eine Funktion, die zwei Zahlen addiert."))
+    assert not is_code_request(req("Écris une lettre à ma grand-mère."))
