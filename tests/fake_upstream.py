@@ -16,9 +16,16 @@ exactly as it would to OpenAI. Each request takes the next behaviour from ``scri
     cut-early   streams only the role chunk (no content), then drops the connection
     stall       streams part of the answer, then goes silent for ``hang`` seconds
     echo-key    401 whose message repeats the Authorization header it received (a careless upstream)
+<<<<<<< HEAD
     no-stream   ignores "stream": true and answers one JSON body (some servers and proxies do)
     html        200 with an HTML page instead of an answer (a misrouted proxy)
     empty       200 text/event-stream that ends without a single event
+=======
+
+``replies`` (a list) replaces ``reply`` with answers given in turn, one per choice: a request with
+``n`` choices (honoured only when ``honour_n``, as OpenAI and vLLM do; Ollama ignores ``n``) takes the
+next ``n`` of them.
+>>>>>>> 4aba57c (Checked answers from several local samples: run on the same inputs, grouped, one picked, with a confidence)
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from aiohttp import web
 class FakeUpstream:
     def __init__(self, reply: str = "Hello from the fake frontier.", model: str = "fake-gpt") -> None:
         self.reply = reply
+        self.replies: list[str] = []
+        self.honour_n = True
+        self._turn = 0
         self.model = model
         self.script: deque[str] = deque()
         self.default = "ok"
@@ -174,17 +184,30 @@ class FakeUpstream:
                       {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
                       {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}]
             return await self._stream(request, deltas, "tool_calls", prompt_tokens, 9, body)
-        words = self.reply.split(" ")
+        n = int(body.get("n") or 1) if self.honour_n else 1
+        texts = [self._reply() for _ in range(n)]
+        words = [t.split(" ") for t in texts]
         if not body.get("stream"):
-            return web.json_response(self._completion({"role": "assistant", "content": self.reply}, "stop",
-                                                      prompt_tokens, len(words)))
-        deltas = [{"role": "assistant", "content": ""}] + [{"content": w + (" " if i < len(words) - 1 else "")}
-                                                          for i, w in enumerate(words)]
+            out = self._completion({"role": "assistant", "content": texts[0]}, "stop", prompt_tokens,
+                                   sum(len(w) for w in words))
+            out["choices"] = [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+                              for i, t in enumerate(texts)]
+            return web.json_response(out)
+        deltas = [({"role": "assistant", "content": ""}, i) for i in range(n)] + \
+            [({"content": w + (" " if j < len(ws) - 1 else "")}, i) for i, ws in enumerate(words) for j, w in enumerate(ws)]
         if behaviour in ("cut", "stream-error", "stall"):
             deltas = deltas[: max(2, len(deltas) // 2)]
         if behaviour == "cut-early":
             deltas, behaviour = deltas[:1], "cut"
-        return await self._stream(request, deltas, "stop", prompt_tokens, len(words), body, behaviour)
+        return await self._stream(request, deltas, "stop", prompt_tokens, sum(len(w) for w in words), body, behaviour,
+                                  n=n)
+
+    def _reply(self) -> str:
+        if not self.replies:
+            return self.reply
+        text = self.replies[self._turn % len(self.replies)]
+        self._turn += 1
+        return text
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -230,13 +253,14 @@ class FakeUpstream:
         payload = {"id": "chatcmpl-fake", "created": int(time.time()), "model": self.model, **payload}
         return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
-    async def _stream(self, request: web.Request, deltas: list[dict[str, Any]], finish: str, pt: int, ct: int,
-                      body: dict[str, Any], behaviour: str = "ok") -> web.StreamResponse:
+    async def _stream(self, request: web.Request, deltas: list[Any], finish: str, pt: int, ct: int,
+                      body: dict[str, Any], behaviour: str = "ok", n: int = 1) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
-        for delta in deltas:
+        for item in deltas:
+            delta, index = item if isinstance(item, tuple) else (item, 0)
             await resp.write(self._event({"object": "chat.completion.chunk",
-                                          "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+                                          "choices": [{"index": index, "delta": delta, "finish_reason": None}]}))
         if behaviour == "cut":
             assert request.transport is not None
             request.transport.close()
@@ -248,8 +272,9 @@ class FakeUpstream:
         if behaviour == "stream-error":
             await resp.write(b'data: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n')
             return resp
-        await resp.write(self._event({"object": "chat.completion.chunk",
-                                      "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        for index in range(n):
+            await resp.write(self._event({"object": "chat.completion.chunk",
+                                          "choices": [{"index": index, "delta": {}, "finish_reason": finish}]}))
         if self.send_usage and (body.get("stream_options") or {}).get("include_usage"):
             await resp.write(self._event({"object": "chat.completion.chunk", "choices": [],
                                           "usage": {"prompt_tokens": pt, "completion_tokens": ct,

@@ -27,7 +27,7 @@ def test_verified_answer_shows_how_it_was_checked(two_fakes: Any) -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stderr.strip().splitlines()
     assert lines[0].startswith("llama (local) · rules: task=generate")
-    assert lines[1] == "✓ verified: parses, defines zork(n), 2/2 examples from the prompt pass"
+    assert lines[1].startswith("✓ verified: 4 of 4 samples agree on ") and "; 2 examples pass · confidence" in lines[1]
     assert "def zork(n)" in r.stdout and "verified" not in r.stdout
 
 
@@ -91,17 +91,28 @@ def test_help_says_verification_is_on_by_default_and_how_to_turn_it_off() -> Non
     assert "--verify" in text and "--no-verify" in text and "On by default for requests that write code" in text
 
 
-def test_with_nowhere_to_escalate_the_answer_streams_and_is_checked_after(env: dict[str, str]) -> None:
-    # only the embedded model: streaming is kept, the verdict follows the answer
-    r = cli("ask", "Write a Python function add(a, b).\nassert add(1, 2) == 3", "--max-tokens", "48")
+def test_with_nowhere_to_escalate_the_embedded_model_still_picks_among_samples(env: dict[str, str],
+                                                                              write_config: Any) -> None:
+    # only the embedded model: its samples are run and one is picked; how it was chosen comes first
+    write_config("[verify]\nsamples = 2\n")
+    r = cli("ask", "Write a Python function add(a, b).\nassert add(1, 2) == 3", "--max-tokens", "48", timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("local (local)")
+    assert lines[1].startswith(("✓ ", "✗ ", "○ ")) and ("2 samples" in lines[1] or "of 2 samples" in lines[1])
+    if lines[1].startswith("✗"):     # an untrusted answer says why it stays: nothing stronger is configured
+        assert "no model stronger than local is available to escalate to" in r.stderr
+    assert r.stdout.strip()
+
+
+def test_a_single_sample_streams_live_and_is_checked_after(env: dict[str, str], write_config: Any) -> None:
+    write_config("[verify]\nsamples = 1\n")
+    r = cli("ask", "Write a Python function add(a, b).\nassert add(1, 2) == 3", "--max-tokens", "48", timeout=300)
     assert r.returncode == 0, r.stderr
     lines = r.stderr.strip().splitlines()
     assert lines[0].startswith("local (local)")
     footer = next(i for i, line in enumerate(lines) if "tokens" in line)
-    verdict = lines[footer + 1]
-    assert "verified" in verdict or "checked" in verdict or "no code" in verdict
-    if verdict.startswith("✗"):     # a failing answer says why it stays: nothing stronger is configured
-        assert "no model stronger than local is available to escalate to" in r.stderr
+    assert lines[footer + 1].startswith(("✓ verified", "✗ not verified", "○ not run"))
     assert r.stdout.strip()
 
 
@@ -109,7 +120,9 @@ def test_a_failing_answer_that_cannot_escalate_says_what_failed_and_why(two_fake
     r = cli("ask", PROMPT, "--model", "llama")
     assert r.returncode == 0, r.stderr
     lines = r.stderr.strip().splitlines()
-    at = lines.index("✗ not verified: 2/2 examples from the prompt fail")
+    at = next(i for i, line in enumerate(lines) if line.startswith("✗ not verified: 2/2 examples from the prompt fail"))
+    assert "4 of 4 samples agree" in lines[at]
+    at = next(i for i, line in enumerate(lines) if "tokens" in line)      # the failures follow the footer
     # each failure as run, then why it stays
     assert lines[at + 1].strip() == "assert zork(3) == 'qx7': got 'qx3', expected 'qx7'"
     assert lines[at + 2].strip() == "assert zork(4) == 'qx8': got 'qx4', expected 'qx8'"
@@ -126,7 +139,7 @@ def test_tests_for_an_attached_file_run_against_it_and_are_not_escalated(two_fak
                    "    assert slugify('') == ''\n```")
     r = cli("ask", "Write pytest tests for this file.", "-f", str(source))
     assert r.returncode == 0, r.stderr
-    assert "✓ verified: parses, 2/2 of its tests pass on your code" in r.stderr
+    assert "✓ verified: 2/2 of its tests pass on your code (4 of 4 samples' tests pass)" in r.stderr
     assert frontier.requests == [] and "def test_spaces" in r.stdout
 
 
@@ -139,7 +152,8 @@ def test_a_french_request_with_an_assert_is_checked_and_escalated(two_fakes: Any
 
 def test_nothing_to_run_is_said_plainly(two_fakes: Any) -> None:
     local, _ = two_fakes
-    local.reply = "```python\ndef greet(name):\n    return 'Hello ' + name\n```"
-    r = cli("ask", "Write a Python function greet(name) that greets someone.", "--model", "llama")
+    local.reply = "```python\ndef greet(person):\n    return 'Hello ' + person.name\n```"
+    # no examples, and nothing says what a person is: no input can be made up for it
+    r = cli("ask", "Write a Python function greet(person) that greets someone.", "--model", "llama")
     assert r.returncode == 0, r.stderr
     assert "○ not run: nothing to run it against" in r.stderr and "checked" not in r.stderr

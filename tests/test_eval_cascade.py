@@ -142,3 +142,63 @@ def test_cli_notes_a_router_scored_on_its_training_prompts(shared_data: Path) ->
     assert r.returncode == 0, r.stderr
     # the shipped router learned from this file: the report says its figures measure fit
     assert "trained on routerbench-mbpp.jsonl" in json.loads(r.stdout)["router_trained_on_these"]
+
+
+# -- several samples per prompt ---------------------------------------------------------------------------
+
+ADD_PROMPT = "Write a function add(a, b).\nassert add(2, 3) == 5"
+TIMES = "```python\ndef add(a, b):\n    return a * b\n```"
+PLUS = "```python\ndef add(a, b):\n    return a + b\n```"
+PLUS2 = "```python\ndef add(a, b):\n    return b + a\n```"
+MINUS = "```python\ndef add(a, b):\n    return a - b\n```"
+
+
+def sampled_file(tmp_path: Path) -> Path:
+    rows = [
+        # the first sample is wrong, the example picks a right one among the samples
+        {"id": "1", "prompt": ADD_PROMPT, "scores": {"w": 0, "s": 1}, "responses": {"w": MINUS, "s": PLUS},
+         "samples": {"w": [MINUS, PLUS, PLUS2, TIMES]}, "sample_scores": {"w": [0, 1, 1, 0]}},
+        # every sample is wrong: the example fails them all, so the prompt escalates
+        {"id": "2", "prompt": ADD_PROMPT, "scores": {"w": 0, "s": 1}, "responses": {"w": MINUS, "s": PLUS},
+         "samples": {"w": [MINUS, MINUS, MINUS, MINUS]}, "sample_scores": {"w": [0, 0, 0, 0]}},
+        # no example: the samples disagree. The sample scores claim the odd one out is right: a checker
+        # that read them would pick it; the replay must not
+        {"id": "3", "prompt": "Write a Python function add(a, b) that adds two numbers.", "scores": {"w": 1, "s": 1},
+         "responses": {"w": PLUS, "s": PLUS}, "samples": {"w": [PLUS, PLUS2, PLUS, TIMES]},
+         "sample_scores": {"w": [0, 0, 0, 1]}},
+    ]
+    path = tmp_path / "sampled.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_replay_with_samples_picks_like_the_live_cascade_and_grades_only_afterwards(tmp_path: Path) -> None:
+    report, records = replay(load(sampled_file(tmp_path)), "w", "s", samples=4, workers=1)
+    assert [r["pick"] for r in records] == [1, 0, 0]          # row 3: the largest group, whatever the scores say
+    assert [r["agreeing"] for r in records] == [2, 4, 3]
+    assert [r["escalated"] for r in records] == [False, True, False]
+    assert report.samples == 4 and report.n == 3
+    assert report.weak_quality == 0.0 and report.sample_quality == pytest.approx((0.5 + 0 + 0.25) / 3)
+    assert report.local_quality == pytest.approx(1 / 3) and report.quality == pytest.approx(2 / 3)
+    assert report.gap_recovered == pytest.approx(2 / 3)
+    # the curve runs from nothing escalated to everything, and its area is a share of the gap
+    assert report.curve[0]["escalation_rate"] == 0 and report.curve[-1]["escalation_rate"] == 1
+    assert report.curve[-1]["quality"] == 1.0 and 0 <= report.curve_area <= 1.5
+
+
+def test_replay_json_has_null_where_a_figure_does_not_exist(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data", str(sampled_file(tmp_path)),
+                        "--weak", "w", "--strong", "s", "--samples", "4", "--json", "--workers", "1"],
+                       capture_output=True, text=True, env={**os.environ}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "NaN" not in r.stdout
+    out = json.loads(r.stdout)
+    assert out["frontier_cost_share"] is None and out["cost_share"] is None       # the file has no costs
+    assert {"local_quality", "curve", "curve_area", "auroc", "quality", "escalation_rate", "gap_recovered"} <= set(out)
+
+
+def test_asking_for_samples_a_file_does_not_record_is_a_clear_error(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data", str(outcome_file(tmp_path)),
+                        "--weak", "w", "--strong", "s", "--samples", "4"], capture_output=True, text=True,
+                       env={**os.environ}, timeout=60)
+    assert r.returncode == 1 and "records no `samples` of w" in r.stderr and "bench run" in r.stderr

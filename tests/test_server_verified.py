@@ -52,7 +52,8 @@ def test_stream_is_sent_after_the_checks(gw: RunningGateway, two_fakes: Any) -> 
     assert events[-1] == "[DONE]" and events[-2]["choices"] == [] and events[-2]["usage"]["completion_tokens"] > 0
     text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-2])
     assert text == GOOD and r.headers["x-routemate-model"] == "llama"
-    assert r.headers["x-routemate-verify"] == "pass; verified: parses, defines zork(n), 2/2 examples from the prompt pass"
+    assert r.headers["x-routemate-verify"].startswith("pass; verified: 4 of 4 samples agree on ")
+    assert "; 2 examples pass; confidence 1.00" in r.headers["x-routemate-verify"]
 
 
 def test_opt_out_by_header_or_body_field(gw: RunningGateway, two_fakes: Any) -> None:
@@ -154,3 +155,25 @@ def test_real_openai_client_with_extra_body(gw: RunningGateway, two_fakes: Any) 
     assert completion.choices[0].message.content == GOOD
     assert raw.headers["x-routemate-attempts"] == "llama,gpt4o"
     client.close()
+
+
+def test_the_last_model_streams_live_and_its_verdict_follows_the_stream(gw: RunningGateway, two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    r = gw.post("/v1/chat/completions", {"model": "auto", "messages": MESSAGES, "stream": True})
+    assert r.status == 200 and r.headers["x-routemate-model"] == "gpt4o"
+    assert r.headers["x-routemate-verify"].startswith("pending; llama failed (2/2 examples from the prompt fail")
+    events = r.events()
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1] if e["choices"])
+    assert text == GOOD and events[-1] == "[DONE]"
+    assert b": routemate verify=pass; llama failed" in r.body
+
+
+def test_a_local_only_setup_still_picks_among_samples(gw: RunningGateway, two_fakes: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    local, frontier = two_fakes
+    gw.rm.settings.models.pop("gpt4o")
+    gw.rm._candidates = None
+    local.replies = [BAD, GOOD, GOOD, BAD]
+    r = gw.post("/v1/chat/completions", {"model": "auto", "messages": MESSAGES})
+    assert r.status == 200 and r.json()["choices"][0]["message"]["content"] == GOOD
+    assert r.headers["x-routemate-verify"].startswith("pass; verified: 2 of 4 samples agree")

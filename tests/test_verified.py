@@ -75,9 +75,12 @@ async def test_passing_cheap_answer_is_returned_without_a_frontier_call(two_fake
     local.reply = GOOD
     result, rm = await ask()
     assert result.answer.model == "llama" and not result.escalated
-    assert result.verdict.ok and result.note() == "✓ verified: parses, defines zork(n), 2/2 examples from the prompt pass"
+    assert result.verdict.ok and result.note().startswith("✓ verified: 4 of 4 samples agree on ")
+    assert "inputs; 2 examples pass · confidence " in result.note()
     assert frontier.requests == []
     assert result.cost_usd == 0
+    # the samples come from one batched call at the sampling temperature
+    assert [(r["body"]["n"], r["body"]["temperature"]) for r in local.requests] == [(4, 0.8)]
 
 
 async def test_failing_cheap_answer_escalates_with_a_repair_prompt(two_fakes: Any) -> None:
@@ -153,7 +156,7 @@ async def test_escalation_budget_is_respected(two_fakes: Any, write_config: Any)
     finally:
         await rm.aclose()
     assert len(result.attempts) == 1 and frontier.requests == []
-    assert result.note() == "✗ not verified: 2/2 examples from the prompt fail"
+    assert result.note().startswith("✗ not verified: 2/2 examples from the prompt fail · 4 of 4 samples agree on ")
 
 
 async def test_frontier_failing_too_returns_its_answer_marked_unverified(two_fakes: Any) -> None:
@@ -235,3 +238,60 @@ def test_code_requests_in_other_languages_are_recognised() -> None:
     assert is_code_request(req("Schrijf een Python-functie die een lijst omdraait."))
     assert is_code_request(req("Schreibe eine Funktion, die zwei Zahlen addiert."))
     assert not is_code_request(req("Écris une lettre à ma grand-mère."))
+
+
+SECOND = ("Write a Python function second_largest(xs: list[int]) -> int that returns the second largest "
+          "distinct value of xs.")
+RIGHT = "```python\ndef second_largest(xs):\n    return sorted(set(xs))[-2]\n```"
+
+
+async def test_the_pick_comes_from_the_largest_group_that_passes_the_examples(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.replies = [BAD, GOOD, "```python\ndef zork(n):\n    return 'qx' + str(4 + n)\n```", BAD]
+    result, _ = await ask()
+    assert result.answer.text == GOOD and not result.escalated and frontier.requests == []
+    agreement = result.agreement
+    assert [list(g.members) for g in agreement.groups] == [[1, 2], [0, 3]] and agreement.pick == 1
+    assert result.note().startswith("✓ verified: 2 of 4 samples agree on ")
+
+
+async def test_samples_that_disagree_escalate_with_the_inputs_they_disagree_on(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.replies = [RIGHT, "```python\ndef second_largest(xs):\n    return sorted(xs)[-2]\n```",
+                     "```python\ndef second_largest(xs):\n    return max(xs)\n```",
+                     "```python\ndef second_largest(xs):\n    return sorted(xs)[1]\n```"]
+    frontier.reply = RIGHT
+    result, _ = await ask(SECOND)
+    assert [a.answer.model for a in result.attempts] == ["llama", "gpt4o"]
+    first = result.attempts[0]
+    assert first.agreement.agreeing == 1 and first.agreement.confidence < 0.5 and not first.accepted
+    assert result.note().startswith("llama has low confidence ")
+    sent = frontier.requests[0]["body"]["messages"][-1]["content"]
+    assert "samples of the earlier answer disagree on these inputs" in sent
+    assert "second_largest([3, 1, 2]): " in sent and "raises IndexError" in sent
+
+
+async def test_a_server_that_ignores_n_is_asked_once_per_missing_sample(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.honour_n = False
+    local.replies = [GOOD]
+    result, rm = await ask()
+    assert result.agreement.k == 4 and not result.escalated
+    assert [r["body"]["n"] for r in local.requests] == [4, 1, 1, 1]
+    assert len({r["body"]["seed"] for r in local.requests[1:]}) == 3
+    rows = rm.store.recent(4)
+    main = next(r for r in rows if r["id"] == result.answer.log_id)
+    extra = [r for r in rows if r["id"] != main["id"]]
+    assert all(r["parent_id"] == main["id"] and r["meta"]["of"] == 4 for r in extra)
+
+
+async def test_the_log_row_holds_the_agreement_and_the_decision(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.replies = [GOOD, GOOD, BAD, GOOD]
+    result, rm = await ask()
+    meta = next(r for r in rm.store.recent(3) if r["id"] == result.answer.log_id)["meta"]
+    assert meta["agreement"]["samples"] == 4 and meta["agreement"]["agreeing"] == 3
+    assert meta["agreement"]["groups"] == [[0, 1, 3], [2]] and meta["agreement"]["examples_passed"] == 2
+    assert meta["decision"]["accepted"] is True and meta["decision"]["threshold"] == 0.5
+    assert 0.5 <= meta["decision"]["confidence"] <= 1
+    assert meta["agreement"]["sample_verdicts"][2] == {"ok": False, "ran": False}

@@ -238,7 +238,7 @@ async def _ask_checked(rm: Any, request: ChatRequest, tests: Optional[str], as_j
         footer = footer.replace(f"${answer.cost_usd:.6f}", f"${result.cost_usd:.6f} in {len(result.attempts)} attempts")
     err.print(footer)
     if decided is not None and decided.live:   # streamed before it was checked: the verdict comes now
-        err.print(f"[{'green' if result.ok and result.verdict.ran else 'yellow'}]{_escape(result.verdict.line())}[/]")
+        err.print(f"[{'green' if result.ok and result.verdict.ran else 'yellow'}]{_escape(result.attempts[-1].line())}[/]")
     verdict = result.verdict
     if verdict is not None and not verdict.ok:
         lines = [line.strip() for c in verdict.failed for line in (c.detail or "").splitlines() if line.strip()]
@@ -495,7 +495,7 @@ bench_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Run c
 # Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
 COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.evaluate", "routemate.commands.learn",
-                              "routemate.commands.models", "routemate.eval.cascade"]
+                              "routemate.commands.models", "routemate.commands.cascade"]
 
 
 def _register() -> None:

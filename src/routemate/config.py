@@ -221,6 +221,19 @@ class VerifyConfig(_Strict):
     # code from gateway clients runs only when every sandbox layer is in place; true accepts what
     # the kernel offers (docs/verify.md lists the layers and what each one guarantees)
     allow_weak_sandbox: bool = False
+    samples: int = Field(4, ge=1, le=16)      # local answers drawn in one batched call, run and compared
+    temperature: float = Field(0.8, ge=0.0, le=2.0)        # sampling temperature when samples > 1
+    inputs: int = Field(12, ge=0, le=64)      # generated inputs every sample runs on
+    threshold: float = Field(0.5, ge=0.0, le=1.0)          # confidence below which a local answer escalates
+    target_quality: float | None = Field(None, gt=0.0, le=1.5)   # or: the threshold that keeps this share
+                                                                 # of the frontier's quality (calibrated)
+    frontier_share: float | None = Field(None, ge=0.0, le=1.0)   # or: the threshold that escalates this share
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "VerifyConfig":
+        if self.target_quality is not None and self.frontier_share is not None:
+            raise ValueError("set at most one of verify.target_quality and verify.frontier_share")
+        return self
 
 
 class PrivacyConfig(_Strict):
@@ -508,6 +521,10 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # unverified = "accept"       # or "escalate": when nothing in the request or answer could be run
 # skip_above = 0.85           # router score from which the cheap try is skipped
 # allow_weak_sandbox = false  # true: run gateway clients' code even when the kernel lacks a sandbox layer
+# samples = 4                 # local answers drawn at once, run on the same inputs, the best one picked
+# threshold = 0.5             # confidence below which a local answer escalates
+# target_quality = 0.95       # or: a threshold calibrated to keep 95% of the frontier's quality
+# frontier_share = 0.4        # or: a threshold calibrated to escalate 40% of code requests
 
 [privacy]
 # Secrets (cloud keys, tokens, private keys, passwords, .env content) always keep a request local.

@@ -338,6 +338,9 @@ class Run:
         # links its attempts); default: the process's store, which may write in the background
         self.log_to: LogStore | None = None
         self.response_id: str | None = None     # the id the client gets, so feedback can name this answer
+        # False: a failing model raises instead of handing over (a caller asking a local model for
+        # several samples escalates itself rather than paying a frontier model for all of them)
+        self.fallback = True
 
     def _for_model(self) -> ChatRequest:
         model = self.rm.settings.model(self.decision.model)
@@ -376,7 +379,7 @@ class Run:
                         yield chunk
                     break
                 except BackendError as exc:
-                    if chunks or not self.rm.settings.routing.fallback:
+                    if chunks or not (self.fallback and self.rm.settings.routing.fallback):
                         raise
                     failed = self.decision
                     self.decision, self.policy = fall_back(self.decision, short_error(exc), self.policy)

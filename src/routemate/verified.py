@@ -1,8 +1,10 @@
 """Checked answers for code: ask → check → escalate, the part of the service both faces call.
 
-The cheap model answers first; its code is checked by running it (``routemate.verify``), and only
-an answer the checks do not trust costs a call to a stronger model, whose request carries the
-evidence (a repair prompt). ``Cascade(rm).stream(request)`` yields what a face renders, in order:
+The cheap (local) model answers first, ``[verify] samples`` times in one batched call; every sample
+runs in the sandbox on the request's examples and the same generated inputs, the samples are grouped
+by behaviour and one is picked with a confidence (``routemate.verify.agreement``). Only a pick the
+checks do not trust (it fails an example or a test, or its confidence is below the threshold) costs
+a call to a stronger model, whose request carries the evidence (a repair prompt). ``Cascade(rm).stream(request)`` yields what a face renders, in order:
 
 - ``Progress`` lines while work is under way (asking, checking, escalating);
 - one ``Decided`` when the answer to show is known: from then on its text follows as ``Chunk``s,
@@ -23,12 +25,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .chat import ChatRequest, Chunk, text_of
+from .chat import ChatRequest, Choice, Chunk, Completion, Usage, text_of
 from .config import VerifyConfig
+from .errors import BackendError
 from .routing import Decision, Policy, Score, decide
 from .routing.features import of_request
 from .service import Answer, Run
-from .verify.checks import Verdict, must_escalate, verify
+from .verify.agreement import Agreement, Confidence, agree, judge
+from .verify.checks import Verdict
 from .verify.spec import asks_for_code
 
 TIER_RANK = {"local": 0, "frontier": 1}
@@ -39,7 +43,7 @@ CODE_WORDS = re.compile(r"\b(functions?|methods?|class(es)?|script|program|code|
 REPAIR = """{request}
 
 ---
-An earlier answer to this request was checked by running its code, and it failed:
+An earlier answer to this request was checked by running its code, and it is not trusted:
 {report}
 
 The failing code:
@@ -73,10 +77,12 @@ def request_text(request: ChatRequest) -> str:
     return "\n\n".join(text_of(m) for m in request.messages if m.get("role") == "user")
 
 
-def repair(request: ChatRequest, verdict: Verdict, failed: str) -> ChatRequest:
-    """The original conversation with its last user turn extended by the failure report."""
+def repair(request: ChatRequest, agreement: Agreement, failed: str) -> ChatRequest:
+    """The original conversation with its last user turn extended by the evidence: what failed,
+    or where the samples disagree and what each returned."""
+    verdict = agreement.verdict
     code = verdict.code or failed
-    report = verdict.report() or "- its code could not be checked against anything in the request"
+    report = agreement.evidence() or "- its code could not be checked against anything in the request"
     messages = [dict(m) for m in request.messages]
     last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
     text = REPAIR.format(request=text_of(messages[last_user]) if last_user is not None else "",
@@ -89,20 +95,46 @@ def repair(request: ChatRequest, verdict: Verdict, failed: str) -> ChatRequest:
 
 
 def history(attempts: list["Attempt"], skipped: bool) -> list[str]:
-    """How the answer shown came to be: a cheap try skipped, earlier answers that failed."""
-    parts = [f"{a.answer.model} failed ({a.verdict.summary()}) → escalated" for a in attempts if a.verdict]
+    """How the answer shown came to be: a cheap try skipped, earlier answers not trusted."""
+    parts = [f"{a.answer.model} {a.why} → escalated" for a in attempts if a.agreement is not None]
     return ["cheap try skipped (router is confident this needs the frontier)", *parts] if skipped else parts
 
 
 @dataclass
 class Attempt:
-    answer: Answer
-    verdict: Verdict | None
+    answer: Answer                   # for sampled answers: the one picked
+    agreement: Agreement | None
+    accepted: bool = True
+    why: str = ""                    # why it was escalated ("failed (...)", "low confidence 0.41 (...)")
+    threshold: float | None = None   # the confidence it had to reach (local answers only)
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.agreement.verdict if self.agreement else None
+
+    def line(self) -> str:
+        """How this answer reads once checked: ``✓ verified: 3 of 4 samples agree on 9 inputs; ...``."""
+        a = self.agreement
+        if a is None:
+            return "not checked"
+        v = a.verdict
+        low = self.threshold is not None and not a.hard_fail and a.confidence < self.threshold
+        if a.k == 1:
+            return v.line() + (f" · low confidence {a.confidence:.2f}" if low else "")
+        if a.hard_fail:
+            return f"✗ not verified: {v.summary()} · {a.summary()}"
+        if not a.ran:
+            return f"○ not run: {v.not_run()} ({a.k} samples)"
+        if low:
+            return f"✗ low confidence {a.confidence:.2f}: {a.summary()}"
+        return f"✓ {'verified: ' if v.ran else ''}{a.summary()} · confidence {a.confidence:.2f}"
 
     def to_json(self) -> dict[str, Any]:
+        a = self.agreement
         return {"model": self.answer.model, "tier": self.answer.decision.tier,
                 "cost_usd": round(self.answer.cost_usd, 8), "log_id": self.answer.log_id,
-                "verified": self.verdict.to_dict() if self.verdict else None}
+                "verified": a.verdict.to_dict() if a else None, "accepted": self.accepted,
+                "samples": a.k if a else None, "confidence": round(a.confidence, 4) if a else None}
 
 
 @dataclass
@@ -110,11 +142,18 @@ class Verified:
     """The answer to return, how it was checked, and every attempt that led to it."""
 
     answer: Answer                   # the last attempt's answer
-    verdict: Verdict | None
     attempts: list[Attempt] = field(default_factory=list)
     skipped_cheap: bool = False
-    stays: str | None = None         # why a failing answer was not escalated (None: it was, or it passed)
-    kept_local: str | None = None    # why a failing answer was not escalated: its repair prompt holds a secret
+    stays: str | None = None         # why an untrusted answer was not escalated (None: it was, or it passed)
+    kept_local: str | None = None    # why it was not escalated: its repair prompt holds a secret
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.attempts[-1].verdict if self.attempts else None
+
+    @property
+    def agreement(self) -> Agreement | None:
+        return self.attempts[-1].agreement if self.attempts else None
 
     @property
     def escalated(self) -> bool:
@@ -129,8 +168,8 @@ class Verified:
         return self.verdict is not None and self.verdict.ok
 
     def note(self) -> str:
-        """The line shown with the answer, e.g. ``✓ verified: parses, 3/3 examples ...``."""
-        last = self.verdict.line() if self.verdict else "not checked"
+        """The line shown with the answer, e.g. ``✓ verified: 3 of 4 samples agree on 9 inputs; ...``."""
+        last = self.attempts[-1].line() if self.attempts else "not checked"
         if self.kept_local:
             last += f" · not escalated: {self.kept_local}"
         return " · ".join([*history(self.attempts[:-1], self.skipped_cheap), last])
@@ -139,8 +178,10 @@ class Verified:
         out = self.answer.to_json()
         out["cost_usd"] = round(self.cost_usd, 8)
         out["verified"] = self.verdict.to_dict() if self.verdict else None
+        a = self.agreement
+        out["agreement"] = {k: v for k, v in a.to_dict().items() if k != "verdicts"} if a else None
         out["verification"] = self.note()
-        out["attempts"] = [a.to_json() for a in self.attempts]
+        out["attempts"] = [x.to_json() for x in self.attempts]
         return out
 
 
@@ -169,7 +210,7 @@ Event = Progress | Decided | Chunk | Finished
 
 
 class Cascade:
-    """Answer a request with verify-then-escalate (see module doc)."""
+    """Answer a request with sample → check → escalate (see module doc)."""
 
     def __init__(self, rm: Any, *, tests: str | None = None, config: VerifyConfig | None = None,
                  progress: Callable[[str], None] | None = None) -> None:
@@ -198,6 +239,22 @@ class Cascade:
                   f"skip_above {self.config.skip_above:.2f}), its code is checked before it is returned")
         return replace(cheap, reason=reason, pinned=False), policy, True, False
 
+    def threshold(self) -> float:
+        """``[verify] threshold``, or the one ``target_quality`` / ``frontier_share`` calls for on
+        the shipped confidence model's calibration data."""
+        c = self.config
+        if c.target_quality is None and c.frontier_share is None:
+            return c.threshold
+        model = Confidence.default()
+        if not model.curve:
+            from .errors import ConfigError
+
+            raise ConfigError("the shipped confidence model has no calibration data", field="verify.target_quality",
+                              hint="set verify.threshold instead")
+        if c.frontier_share is not None:
+            return model.threshold_for_share(c.frontier_share)
+        return model.threshold_for_quality(c.target_quality or 1.0)
+
     def ladder(self, policy: Policy, tried: list[str]) -> list[str]:
         """Models stronger than the last one tried, weakest first (private ones only when the
         request must stay private)."""
@@ -211,8 +268,15 @@ class Cascade:
     def can_escalate(self, request: ChatRequest) -> bool:
         return self.why_not_escalated(request) is None
 
+    def worth_checking(self, request: ChatRequest) -> bool:
+        """Whether checks can change the answer: an untrusted one could be escalated, or the local
+        model answers with several samples to pick from."""
+        decision, policy, _, _ = self.first(request)
+        return self._stays(decision, policy, [decision.model], 1) is None or \
+            (self.config.samples > 1 and decision.tier == "local")
+
     def why_not_escalated(self, request: ChatRequest) -> str | None:
-        """Why a failing answer to ``request`` would stay as it is (None: it would be escalated)."""
+        """Why an untrusted answer to ``request`` would stay as it is (None: it would be escalated)."""
         decision, policy, _, _ = self.first(request)
         return self._stays(decision, policy, [decision.model], 1)
 
@@ -236,12 +300,6 @@ class Cascade:
         store = self.rm.store
         return getattr(store, "store", store)
 
-    async def check(self, request: ChatRequest, answer: Answer) -> Verdict:
-        """Check an answer already given (and record the verdict on its log row)."""
-        verdict = await self._verify(request_text(request), answer.text, "python")
-        self._log(answer, verdict, None, 1, list(answer.attempts))
-        return verdict
-
     async def ask(self, request: ChatRequest, *, entry: str = "python") -> Verified:
         async for event in self.stream(request, entry=entry):
             if isinstance(event, Progress) and self.progress is not None:
@@ -253,6 +311,7 @@ class Cascade:
     async def stream(self, request: ChatRequest, *, entry: str = "python") -> AsyncIterator[Event]:
         decision, policy, lowered, skipped = self.first(request)
         asked = request_text(request)
+        threshold = self.threshold()
         attempts: list[Attempt] = []
         parent: int | None = None
         current = request
@@ -260,48 +319,69 @@ class Cascade:
         while True:
             tried = [a.answer.model for a in attempts] + [decision.model]
             stays = self._stays(decision, policy, tried, number)
-            run = Run(self.rm, current, decision, policy, entry)
-            run.log_to = self.store
-            self.runs.append(run)
-            yield Progress(f"asking {decision.model}…")
-            live = stays is not None        # nothing could replace this answer: stream it as it comes
+            local = decision.tier == "local"
+            k = self.config.samples if local and number == 1 else 1
+            live = stays is not None and k == 1      # nothing could replace it: stream it as it comes
             shown = False
-            async for chunk in run:
-                if live and chunk.content:
-                    if not shown:
-                        yield Decided(run.decision, " · ".join(history(attempts, skipped)), live=True)
-                        shown = True
-                    yield Chunk(content=chunk.content)
-            answer = run.answer
-            assert answer is not None
-            if live and not shown:
-                yield Decided(run.decision, " · ".join(history(attempts, skipped)), live=True)
-            yield Progress(f"checking {answer.model}'s code…")
-            verdict = await self._verify(asked, answer.text, entry)
-            attempts.append(Attempt(answer, verdict))
-            self._log(answer, verdict, parent, number, run.attempts)
+            if k > 1:
+                yield Progress(f"asking {decision.model} for {k} samples…")
+                try:
+                    answer, texts, rows = await self._sample(current, decision, policy, entry, k)
+                except BackendError as exc:
+                    if stays is not None:
+                        raise
+                    nxt = self.ladder(policy, tried)[0]
+                    yield Progress(f"✗ {decision.model}: {exc} → escalating to {nxt}")
+                    decision = self._escalated(decision, policy, nxt, f"{decision.model} failed ({exc})")
+                    lowered = False
+                    number += 1
+                    continue
+                yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
+            else:
+                run = Run(self.rm, current, decision, policy, entry)
+                run.log_to = self.store
+                self.runs.append(run)
+                yield Progress(f"asking {decision.model}…")
+                async for chunk in run:
+                    if live and chunk.content:
+                        if not shown:
+                            yield Decided(run.decision, " · ".join(history(attempts, skipped)), live=True)
+                            shown = True
+                        yield Chunk(content=chunk.content)
+                assert run.answer is not None
+                answer, texts, rows = run.answer, [run.answer.text], []
+                if live and not shown:
+                    yield Decided(run.decision, " · ".join(history(attempts, skipped)), live=True)
+                yield Progress(f"checking {answer.model}'s code…")
+            agreement = await self._agree(asked, texts, decision.score, entry)
+            answer = _picked(answer, texts[agreement.pick]) if k > 1 else answer
+            escalate, why = judge(agreement, threshold if local else None, lowered=lowered,
+                                  unverified=self.config.unverified)
+            attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None)
+            attempts.append(attempt)
+            self._log(answer, attempt, parent, number, rows, threshold)
             parent = parent or answer.log_id
-            escalate = must_escalate(verdict, lowered=lowered, unverified=self.config.unverified)
             kept_local = None
-            if escalate and not live:
-                current = repair(request, verdict, answer.text)
+            if escalate and stays is None:
+                current = repair(request, agreement, answer.text)
                 policy, kept_local = self._private_repair(current, policy, tried)
-            if not escalate or live or kept_local:
-                result = Verified(answer, verdict, attempts, skipped_cheap=skipped,
-                                  stays=stays if escalate or not verdict.ok else None, kept_local=kept_local)
+            if not escalate or stays is not None or kept_local:
+                result = Verified(answer, attempts, skipped_cheap=skipped,
+                                  stays=stays if escalate or not agreement.verdict.ok else None, kept_local=kept_local)
                 if not live:
-                    yield Decided(answer.decision, result.note(), live=False, verdict=verdict)
+                    yield Decided(answer.decision, result.note(), live=False, verdict=agreement.verdict)
                     yield Chunk(content=answer.text)
                 yield Finished(result)
                 return
             nxt = self.ladder(policy, tried)[0]
-            why = verdict.summary() if not verdict.ok else "nothing could be run against its code"
             yield Progress(f"✗ {answer.model}: {why} → escalating to {nxt}")
-            target = decide(Score(decision.score, "", decision.router), replace(policy, pin=nxt))
-            decision = replace(target, reason=f"verify: {answer.model}'s answer failed ({why}); escalated to "
-                                             f"{target.model}", pinned=False)
+            decision = self._escalated(decision, policy, nxt, f"{answer.model}'s answer {why}")
             lowered = False
             number += 1
+
+    def _escalated(self, decision: Decision, policy: Policy, target: str, why: str) -> Decision:
+        chosen = decide(Score(decision.score, "", decision.router), replace(policy, pin=target))
+        return replace(chosen, reason=f"verify: {why}; escalated to {chosen.model}", pinned=False)
 
     def _private_repair(self, repaired: ChatRequest, policy: Policy, tried: list[str]) -> tuple[Policy, str | None]:
         """A repair prompt carries what the failing code printed and raised: it gets the same secret
@@ -321,27 +401,87 @@ class Cascade:
         return policy, (f"its failure report holds a secret ({kinds}), so the repair prompt may only go to a "
                         f"private model, and none is stronger")
 
-    async def _verify(self, asked: str, text: str, entry: str) -> Verdict:
+    async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,
+                      k: int) -> tuple[Answer, list[str], list[Run]]:
+        """``k`` answers from the local model: one call with ``n = k`` at the sampling temperature;
+        a server that returns fewer gets the rest as parallel requests (different seeds)."""
+        params = {**request.params, "n": k, "temperature": self.config.temperature}
+        run = Run(self.rm, ChatRequest(request.messages, params, request.model), decision, policy, entry)
+        run.log_to, run.fallback = self.store, False
+        self.runs.append(run)
+        async for _ in run:
+            pass
+        assert run.answer is not None
+        answer = run.answer
+        texts = [c.message.get("content") or "" for c in answer.completion.choices][:k]
+        extra: list[Run] = []
+        if len(texts) < k:
+            seed = int(request.params.get("seed") or 0)
+            for i in range(len(texts), k):
+                p = {**params, "n": 1, "seed": seed + i + 1}
+                r = Run(self.rm, ChatRequest(request.messages, p, request.model), run.decision, policy, entry)
+                r.log_to, r.fallback = self.store, False
+                extra.append(r)
+            self.runs.extend(extra)
+            await asyncio.gather(*(_drain(r) for r in extra))
+            texts += [r.answer.text for r in extra if r.answer is not None]
+            usage = Usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
+            for r in extra:
+                if r.answer is not None:
+                    usage.prompt_tokens += r.answer.usage.prompt_tokens
+                    usage.completion_tokens += r.answer.usage.completion_tokens
+            answer = replace(answer, usage=usage, cost_usd=answer.cost_usd + sum(r.answer.cost_usd for r in extra
+                                                                                 if r.answer is not None))
+        return answer, texts, extra
+
+    async def _agree(self, asked: str, texts: list[str], router_score: float, entry: str) -> Agreement:
         c = self.config
-        return await asyncio.to_thread(verify, asked, text, tests=self.tests, default_language=c.language,
+        return await asyncio.to_thread(agree, asked, texts, tests=self.tests, default_language=c.language,
                                        timeout=c.timeout, memory_mb=c.memory_mb, own_examples=c.own_examples,
+                                       router_score=router_score, limit=c.inputs,
                                        strict=entry == "http" and not c.allow_weak_sandbox)
 
-    def _log(self, answer: Answer, verdict: Verdict, parent: int | None, number: int,
-             fallbacks: list[dict[str, Any]]) -> None:
+    def _log(self, answer: Answer, attempt: Attempt, parent: int | None, number: int, samples: list[Run],
+             threshold: float) -> None:
+        """The verdict on the attempt's log row (``meta.verify``), the agreement behind it
+        (``meta.agreement``) and the decision (``meta.decision``): the outcome data a learner reads.
+        Details can quote the request, so they pass the log's secret redaction first."""
         if answer.log_id is None:
             return
         from .privacy import redact_for_log
 
-        report = verdict.to_dict()
-        for check in report["checks"]:   # details can quote the request: never log a secret from it
-            check["detail"] = redact_for_log(self.rm.settings, check["detail"])
-        report["summary"] = redact_for_log(self.rm.settings, report["summary"])
-        meta: dict[str, Any] = {"verify": report}
-        if fallbacks:
-            meta["attempts"] = fallbacks
+        settings = self.rm.settings
+        a = attempt.agreement
+        assert a is not None
+        report = a.verdict.to_dict()
+        for check in report["checks"]:   # type: ignore[union-attr]
+            check["detail"] = redact_for_log(settings, check["detail"])
+        report["summary"] = redact_for_log(settings, report["summary"])
+        agreement = {k: v for k, v in a.to_dict().items() if k != "verdicts"}
+        agreement["summary"] = redact_for_log(settings, agreement["summary"])
+        agreement["sample_verdicts"] = [{"ok": v.ok, "ran": v.ran} for v in a.verdicts]
+        meta: dict[str, Any] = {"verify": report, "agreement": agreement,
+                                "decision": {"accepted": attempt.accepted, "why": redact_for_log(settings, attempt.why),
+                                             "confidence": round(a.confidence, 4),
+                                             "threshold": attempt.threshold, "tier": answer.decision.tier}}
+        if answer.attempts:
+            meta["attempts"] = answer.attempts
         try:
             self.store.update(answer.log_id, parent_id=parent, attempt=number, meta=meta)
+            for i, run in enumerate(samples, start=2):     # samples a server without n answered one by one
+                if run.answer is not None and run.answer.log_id is not None:
+                    self.store.update(run.answer.log_id, parent_id=answer.log_id, attempt=number,
+                                      meta={"sample": i, "of": a.k})
         except Exception:  # the answer matters more than its log row
             pass
 
+
+async def _drain(run: Run) -> None:
+    async for _ in run:
+        pass
+
+
+def _picked(answer: Answer, text: str) -> Answer:
+    """The sampled call's answer, narrowed to the sample picked (usage and cost stay the call's)."""
+    choice = Choice({"role": "assistant", "content": text}, "stop", 0)
+    return replace(answer, text=text, completion=Completion([choice], answer.usage))

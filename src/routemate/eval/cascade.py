@@ -1,32 +1,33 @@
-"""``routemate eval cascade``: replay recorded answers through the verifier, as the live cascade would.
+"""Replaying recorded answers through the live cascade's checks and escalation rule.
 
-For each prompt, the weak model's recorded response is checked with exactly the checks ``ask``
-runs, seeing only the prompt and the response (never the hidden ``tests``, never a score). A
-failing answer "escalates": the strong model's recorded score counts instead. Scores are used
-only afterwards, to grade the outcome.
+For each prompt, up to ``samples`` recorded answers of the weak model (``samples`` field, else its
+one ``responses`` entry) go through exactly what ``ask`` does (``verify.agreement``: run on the same
+inputs, grouped, picked, scored), seeing only the prompt and the answers — never the hidden
+``tests``, never a score. An answer the rule distrusts "escalates": the strong model's recorded
+score counts instead. Scores are read only afterwards, by the scorer: ``sample_scores`` grade the
+pick, ``scores`` the strong model.
 
-With ``--router``, the replay follows the live policy (``routemate.verified.Cascade``) for each
-prompt's router score: below the threshold the weak model answers and only a failing answer
-escalates; from the threshold up to ``skip_above`` the weak model still tries first, but an answer
-nothing could be run against escalates too; from ``skip_above`` the weak try is skipped.
+With router scores, the replay follows the live policy (``routemate.verified.Cascade``) for each
+prompt: below the router threshold the weak model answers and only a distrusted answer escalates;
+from the threshold up to ``skip_above`` the weak model still tries first, but an answer nothing ran
+against escalates too; from ``skip_above`` the weak try is skipped.
+
+Besides the figures at one confidence threshold, the report has the whole ``curve``: escalation
+rate → quality as the threshold sweeps every confidence seen, and its ``curve_area`` (the mean share
+of the weak→strong gap recovered over escalation rates 0..1, as APGR is for routers).
 """
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any, Optional
+from dataclasses import asdict, dataclass
+from typing import Any
 
-import typer
-
-from ..cli import eval_app, friendly
-from ..config import VerifyConfig
 from ..errors import InvalidRequest
-from .outcomes import Outcome, load, require_models
+from .outcomes import Outcome
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,24 @@ class CascadeReport:
     weak: str
     strong: str
     n: int
-    weak_quality: float
+    samples: int                   # answers of the weak model compared per prompt (at most)
+    weak_quality: float            # one unchecked answer of the weak model (its first sample)
+    sample_quality: float          # mean over all its samples (the expected score of one sample)
+    local_quality: float           # the picked weak answer, before any escalation
     strong_quality: float
     oracle_quality: float
     quality: float
     escalation_rate: float
-    gap_recovered: float
-    frontier_cost_share: float
-    cost_share: float
-    caught: float        # share of the weak model's wrong answers that were escalated
-    false_alarms: float  # share of the weak model's right answers that were escalated
-    ran: float           # share of the weak answers checked where something was run against the code
+    gap_recovered: float | None
+    confidence_threshold: float
+    auroc: float | None            # how well confidence separates right picks from wrong ones
+    curve_area: float | None
+    curve: list[dict[str, float | None]]
+    frontier_cost_share: float | None
+    cost_share: float | None
+    caught: float | None           # share of wrong picks that were escalated
+    false_alarms: float | None     # share of right picks that were escalated
+    ran: float                     # share of the weak answers checked where something ran
     seconds: float
     router: str | None = None      # the router whose scores set the policy (None: the checks alone)
     threshold: float | None = None
@@ -53,171 +61,166 @@ class CascadeReport:
     skipped: float = 0.0           # share of prompts sent straight to the strong model
     router_trained_on_these: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """Valid JSON: figures that do not exist (no costs, no gap) are null, never NaN."""
+        return {k: _clean(v) for k, v in asdict(self).items()}
 
-def replay(rows: list[Outcome], weak: str, strong: str, *, unverified: str = "accept", language: str | None = "python",
-           timeout: float = 10.0, workers: int = 2, progress: Callable[[int], None] | None = None,
-           file: str = "", scores: Sequence[float] | None = None, threshold: float = 0.5,
-           skip_above: float = 0.85, router: str | None = None) -> tuple[CascadeReport, list[dict[str, Any]]]:
-    """Replay ``rows``; returns the report and one record per prompt (id, escalated, why).
 
-    ``scores`` (one router score per row of ``rows``) switch on the live policy's use of the
-    router: see the module docstring."""
-    from ..verify.checks import must_escalate
-    from ..verify.checks import verify
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else round(value, 4)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, confidence: float = 0.5,
+           unverified: str = "accept", language: str | None = "python", timeout: float = 10.0, workers: int = 2,
+           progress: Callable[[int], None] | None = None, file: str = "", scores: Sequence[float] | None = None,
+           threshold: float = 0.5, skip_above: float = 0.85, router: str | None = None,
+           inputs: int | None = None) -> tuple[CascadeReport, list[dict[str, Any]]]:
+    """Replay ``rows``; returns the report and one record per prompt (id, escalated, why, ...).
+
+    ``scores`` (one router score per row) switch on the live policy's use of the router (module
+    docstring); ``confidence`` is the live ``[verify] threshold``."""
+    from ..verify.agreement import LIMIT, agree, judge
 
     pairs = [(r, sc) for r, sc in zip(rows, scores if scores is not None else [None] * len(rows))
-             if weak in r.responses]
-    usable = [r for r, _ in pairs]
-    routed = [sc for _, sc in pairs]
-    if not usable:
+             if r.answers(weak)]
+    if not pairs:
         raise InvalidRequest(f"{file or 'the outcome file'} has no recorded responses for {weak!r}",
                              hint="`eval cascade` replays recorded answers; this file only has scores. Use a "
                                   "file with a `responses` field, e.g. routerbench-mbpp.jsonl")
+    graded = [_grades(r, weak, samples) for r, _ in pairs]
     started = time.perf_counter()
     done = 0
 
     def check(item: tuple[Outcome, float | None]) -> Any:
         nonlocal done
         row, score = item
-        # only what a live request would have: the prompt and the weak model's answer
-        verdict = None if score is not None and score >= skip_above else \
-            verify(row.prompt, row.responses[weak], default_language=language, timeout=timeout)
+        # only what a live request would have: the prompt and the weak model's answers
+        answers = row.answers(weak)[:samples]
+        result = None if score is not None and score >= skip_above else \
+            agree(row.prompt, answers, default_language=language, timeout=timeout, router_score=score,
+                  workers=1, limit=LIMIT if inputs is None else inputs)
         done += 1
         if progress:
             progress(done)
-        return verdict
+        return result
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        verdicts = list(pool.map(check, pairs))
+        agreements = list(pool.map(check, pairs))
 
-    records = []
-    quality = weak_q = strong_q = oracle_q = 0.0
-    frontier_spent = frontier_all = spent = weak_all = 0.0
+    records, doubts, picked_scores, strong_scores = [], [], [], []
+    quality = weak_q = sample_q = local_q = strong_q = oracle_q = 0.0
+    frontier_spent = frontier_all = spent = 0.0
     escalated = caught = bad = false_alarms = good = ran = skipped = 0
-    for row, verdict, score in zip(usable, verdicts, routed):
-        w, s = row.scores[weak], row.scores[strong]
-        if verdict is None:                     # the router is confident: the weak model is not asked
-            up, path = True, "skipped"
+    costs_known = all(strong in r.costs for r, _ in pairs)
+    for (row, score), a, grades in zip(pairs, agreements, graded):
+        s = row.scores[strong]
+        first = grades[0]
+        picked = grades[a.pick] if a is not None else first
+        if a is None:                           # the router is confident: the weak model is not asked
+            up, path, why = True, "skipped", "skipped"
         else:
             lowered = score is not None and score >= threshold    # routed higher, the weak model tries first
-            up = must_escalate(verdict, lowered=lowered, unverified=unverified)
+            up, why = judge(a, confidence, lowered=lowered, unverified=unverified)
             path = "weak first" if lowered else "weak"
-        skipped += verdict is None
-        quality += s if up else w
-        weak_q, strong_q, oracle_q = weak_q + w, strong_q + s, oracle_q + max(w, s)
+        skipped += a is None
+        quality += s if up else picked
+        weak_q, sample_q, local_q = weak_q + first, sample_q + sum(grades) / len(grades), local_q + picked
+        strong_q, oracle_q = strong_q + s, oracle_q + max(first, s)
         cw, cs = row.costs.get(weak, 0.0), row.costs.get(strong, 0.0)
-        spent += (0.0 if verdict is None else cw) + (cs if up else 0.0)
+        spent += (0.0 if a is None else cw) + (cs if up else 0.0)
         frontier_spent += cs if up else 0.0
         frontier_all += cs
-        weak_all += cw
         escalated += up
-        ran += verdict is not None and verdict.ran
-        if w < 0.5:
+        ran += a is not None and a.ran
+        if picked < 0.5:
             bad += 1
             caught += up
         else:
             good += 1
             false_alarms += up
-        records.append({"id": row.id, "escalated": up, "weak_score": w, "strong_score": s, "path": path,
-                        "router_score": score, "verification": verdict.summary() if verdict else None,
-                        "ok": verdict.ok if verdict else None, "ran": verdict.ran if verdict else None})
-    n = len(usable)
+        # the curve sweeps the confidence alone: a skipped prompt or a hard failure always escalates
+        doubts.append(2.0 if a is None else (1.0 - a.confidence if not a.hard_fail else 1.5))
+        picked_scores.append(picked)
+        strong_scores.append(s)
+        records.append({"id": row.id, "escalated": up, "why": why, "path": path, "router_score": score,
+                        "weak_score": first, "picked_score": picked, "strong_score": s,
+                        "samples": a.k if a else 0, "pick": a.pick if a else None,
+                        "agreeing": a.agreeing if a else None, "confidence": round(a.confidence, 4) if a else None,
+                        "verification": (a.summary() or a.verdict.summary()) if a else None,
+                        "ok": a.verdict.ok if a else None, "ran": a.ran if a else None})
+    n = len(pairs)
     gap = strong_q - weak_q
+    curve, area = _curve(doubts, picked_scores, strong_scores, weak_q / n)
     report = CascadeReport(
-        file=file, weak=weak, strong=strong, n=n, weak_quality=weak_q / n, strong_quality=strong_q / n,
+        file=file, weak=weak, strong=strong, n=n, samples=samples, weak_quality=weak_q / n,
+        sample_quality=sample_q / n, local_quality=local_q / n, strong_quality=strong_q / n,
         oracle_quality=oracle_q / n, quality=quality / n, escalation_rate=escalated / n,
-        gap_recovered=(quality - weak_q) / gap if gap else float("nan"),
-        frontier_cost_share=frontier_spent / frontier_all if frontier_all else float("nan"),
-        cost_share=spent / frontier_all if frontier_all else float("nan"),
-        caught=caught / bad if bad else float("nan"), false_alarms=false_alarms / good if good else float("nan"),
+        gap_recovered=(quality - weak_q) / gap if gap > 0 else None, confidence_threshold=confidence,
+        auroc=_auroc([a.confidence for a in agreements if a is not None],
+                     [p >= 0.5 for a, p in zip(agreements, picked_scores) if a is not None]),
+        curve_area=area, curve=curve,
+        frontier_cost_share=frontier_spent / frontier_all if costs_known and frontier_all else None,
+        cost_share=spent / frontier_all if costs_known and frontier_all else None,
+        caught=caught / bad if bad else None, false_alarms=false_alarms / good if good else None,
         ran=ran / (n - skipped) if n > skipped else 0.0, seconds=time.perf_counter() - started, router=router,
         threshold=threshold if scores is not None else None, skip_above=skip_above if scores is not None else None,
         skipped=skipped / n)
     return report, records
 
 
-@eval_app.command("cascade")
-@friendly
-def cascade_command(
-    data: Path = typer.Option(..., "--data", help="Outcome file (JSON Lines) with recorded `responses`."),
-    weak: str = typer.Option(..., "--weak", help="The cheap model whose recorded answers are checked."),
-    strong: str = typer.Option(..., "--strong", help="The model a failing answer escalates to."),
-    split: Optional[str] = typer.Option(None, "--split", help="Only rows of this split (train/test)."),
-    unverified: str = typer.Option("accept", "--unverified",
-                                   help="accept or escalate answers where nothing could be run against the code."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N rows."),
-    workers: int = typer.Option(2, "--workers", min=1, max=32, help="Answers checked in parallel."),
-    records: Optional[Path] = typer.Option(None, "--records", help="Write one JSON line per prompt here."),
-    router: Optional[str] = typer.Option(
-        None, "--router", help="Also use this router's scores, as the live cascade does: learned, rules, or a "
-                               "trained router JSON (use one trained without these prompts)."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0,
-                                    help="With --router: from this score an unverifiable answer escalates too."),
-    skip_above: float = typer.Option(VerifyConfig().skip_above, "--skip-above", min=0.0, max=1.0,
-                                     help="With --router: from this score the weak try is skipped."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Replay recorded answers through the verifier: quality, escalation rate, gap recovered, cost."""
-    if unverified not in ("accept", "escalate"):
-        raise InvalidRequest(f"--unverified must be accept or escalate, not {unverified!r}")
-    if router is None and (threshold != 0.5 or skip_above != VerifyConfig().skip_above):
-        raise InvalidRequest("--threshold and --skip-above need --router", hint="e.g. --router learned")
-    if skip_above < threshold:
-        raise InvalidRequest(f"--skip-above ({skip_above}) is below --threshold ({threshold})",
-                             hint="the weak try is skipped only for scores above the threshold")
-    rows = load(data, split=split)
-    if not rows:
-        raise InvalidRequest(f"{data} has no rows{f' in split {split!r}' if split else ''}")
-    if not any(r.responses for r in rows):
-        raise InvalidRequest(f"{data} has no recorded responses (only scores)",
-                             hint="`eval cascade` replays recorded answers through the checks; use a file with "
-                                  "a `responses` field, e.g. routerbench-mbpp.jsonl")
-    rows = require_models(rows, weak, strong)
-    if limit:
-        rows = rows[:limit]
-    from ..cli import _console
+def _grades(row: Outcome, weak: str, samples: int) -> list[float]:
+    """The scorer's grade of each answer that will be compared (never shown to the checks)."""
+    answers = row.answers(weak)[:samples]
+    if row.samples.get(weak):
+        grades = row.hidden_sample_scores(weak)[:samples]
+        if len(grades) < len(answers):
+            raise InvalidRequest(f"row {row.id}: {len(answers)} samples of {weak} but {len(grades)} sample_scores",
+                                 hint="each sample needs the grader's verdict in sample_scores, in the same order")
+        return grades
+    return [row.scores[weak]]
 
-    err = _console()
-    scores = overlap = None
-    if router is not None:
-        from .routing import resolve_router, router_scores, trained_on
 
-        resolved = resolve_router(router)
-        scores = router_scores(resolved, rows)
-        overlap = trained_on(resolved, data, split)
-    total = sum(1 for r in rows if weak in r.responses)
-    status = None if as_json else err.status(f"checking {total} recorded answers of {weak}…")
-    if status is not None:
-        status.start()
-    try:
-        report, per_row = replay(
-            rows, weak, strong, unverified=unverified, workers=workers, file=str(data), scores=scores,
-            threshold=threshold, skip_above=skip_above, router=router,
-            progress=(lambda k: status.update(f"checked {k}/{total} answers of {weak}…")) if status else None)
-        report = replace(report, router_trained_on_these=overlap)
-    finally:
-        if status is not None:
-            status.stop()
-    if records:
-        with records.open("w", encoding="utf-8") as fh:
-            for rec in per_row:
-                fh.write(json.dumps(rec) + "\n")
-    if as_json:
-        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(report).items()}))
-        return
-    out = _console(stderr=False)
-    out.print(f"[bold]{report.n}[/] prompts · weak [bold]{weak}[/] → strong [bold]{strong}[/] "
-              f"({'escalating' if unverified == 'escalate' else 'accepting'} unverifiable answers)")
-    out.print(f"quality {report.quality:.3f}  (weak {report.weak_quality:.3f}, strong {report.strong_quality:.3f}, "
-              f"oracle {report.oracle_quality:.3f})")
-    out.print(f"gap recovered {report.gap_recovered:.1%} at escalation rate {report.escalation_rate:.1%}; "
-              f"frontier cost share {report.frontier_cost_share:.1%}")
-    if report.router:
-        out.print(f"policy: router {report.router}; below {threshold:.2f} only failing answers escalate, from "
-                  f"{threshold:.2f} unverifiable ones too, from {skip_above:.2f} the weak try is skipped "
-                  f"({report.skipped:.1%} of prompts)")
-    out.print(f"escalated {report.caught:.1%} of the weak model's wrong answers and {report.false_alarms:.1%} of "
-              f"its right ones; code was run against something for {report.ran:.1%} of the answers checked · "
-              f"{report.seconds:.0f}s")
-    if overlap:
-        err.print(f"[yellow]note:[/] {overlap}")
+def _curve(doubts: list[float], local: list[float], strong: list[float],
+           weak: float) -> tuple[list[dict[str, float | None]], float | None]:
+    """Escalation rate → quality as the threshold sweeps every confidence (most doubtful first),
+    and the area between that curve and the weak line over the whole gap."""
+    from ..routing.metrics import curve
+
+    c = curve(doubts, local, strong)
+    gap = c.strong - weak
+    # each point escalates every prompt whose confidence is at most ``confidence_at_most``
+    points = [{"confidence_at_most": round(1.0 - t, 4) if t <= 1 else None,
+               "escalation_rate": round(share, 4), "quality": round(q, 4),
+               "gap_recovered": round((q - weak) / gap, 4) if gap > 0 else None}
+              for share, q, t in zip(c.shares, c.qualities, c.thresholds)]
+    if gap <= 0:
+        return points, None
+    area = sum((c.shares[i] - c.shares[i - 1]) * ((c.qualities[i] + c.qualities[i - 1]) / 2 - weak)
+               for i in range(1, len(c.shares)))
+    return points, area / gap
+
+
+def _auroc(confidences: list[float], right: list[bool]) -> float | None:
+    """P(a right pick has a higher confidence than a wrong one), ties counting half."""
+    pos = [c for c, r in zip(confidences, right) if r]
+    neg = [c for c, r in zip(confidences, right) if not r]
+    if not pos or not neg:
+        return None
+    ranked = sorted(confidences)
+    # rank-sum (Mann-Whitney) with average ranks for ties
+    ranks: dict[float, float] = {}
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j] == ranked[i]:
+            j += 1
+        ranks[ranked[i]] = (i + j + 1) / 2
+        i = j
+    total = sum(ranks[c] for c in pos)
+    return (total - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))

@@ -1,9 +1,12 @@
 """Outcome files: one JSON object per prompt with each model's score (and optionally cost, answer).
 
 Format (JSON Lines): ``id``, ``source``, ``split`` (train/test/all), ``prompt``, ``scores``
-{model: 0..1}, optional ``costs`` {model: USD}, ``responses`` {model: text} and ``tests``.
-``tests`` holds hidden grading tests: routers and verifiers must never see them, so ``Outcome``
-keeps them out of reach (``hidden_tests`` exists only for graders, by name).
+{model: 0..1}, optional ``costs`` {model: USD}, ``responses`` {model: text}, ``tests``, and for
+several answers of one model to the same prompt ``samples`` {model: [text, ...]} (sample 1 is
+``responses[model]``) with ``sample_scores`` {model: [0..1, ...]}, the grader's verdict on each.
+``tests`` and ``sample_scores`` are for graders only: routers and verifiers must never see them, so
+``Outcome`` keeps them out of reach (``hidden_tests`` and ``hidden_sample_scores`` exist only for
+graders, by name).
 """
 
 from __future__ import annotations
@@ -34,11 +37,23 @@ class Outcome:
     scores: dict[str, float]
     costs: dict[str, float] = field(default_factory=dict)
     responses: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, list[str]] = field(default_factory=dict)
     _tests: Any = field(default=None, repr=False, compare=False)
+    _sample_scores: dict[str, list[float]] = field(default_factory=dict, repr=False, compare=False)
 
     def hidden_tests(self) -> Any:
         """For graders only (e.g. `routemate bench`): never pass this to a router or verifier."""
         return self._tests
+
+    def hidden_sample_scores(self, model: str) -> list[float]:
+        """For scorers only (``eval cascade`` grading a pick): never pass this to a verifier."""
+        return self._sample_scores.get(model, [])
+
+    def answers(self, model: str) -> list[str]:
+        """Every recorded answer of ``model``: its samples, else its one response."""
+        if self.samples.get(model):
+            return self.samples[model]
+        return [self.responses[model]] if model in self.responses else []
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "source": self.source, "split": self.split, "prompt": self.prompt,
@@ -47,6 +62,10 @@ class Outcome:
             out["costs"] = self.costs
         if self.responses:
             out["responses"] = self.responses
+        if self.samples:
+            out["samples"] = self.samples
+        if self._sample_scores:
+            out["sample_scores"] = self._sample_scores
         if self._tests is not None:
             out["tests"] = self._tests
         return out
@@ -59,7 +78,10 @@ def parse(row: dict[str, Any], where: str = "") -> Outcome:
                        split=str(row.get("split", "all")), prompt=str(row["prompt"]), scores=scores,
                        costs={str(k): float(v) for k, v in (row.get("costs") or {}).items()},
                        responses={str(k): str(v) for k, v in (row.get("responses") or {}).items()},
-                       _tests=row.get("tests"))
+                       samples={str(k): [str(x) for x in v] for k, v in (row.get("samples") or {}).items()},
+                       _tests=row.get("tests"),
+                       _sample_scores={str(k): [float(x) for x in v]
+                                       for k, v in (row.get("sample_scores") or {}).items()})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidRequest(f"{where}: not an outcome row ({type(exc).__name__}: {exc})",
                              hint="each line needs at least prompt and scores {model: 0..1}") from None

@@ -86,7 +86,7 @@ def plan(rm: Any, request: ChatRequest, body: Mapping[str, Any], headers: Mappin
         return Plan(tests)
     if not wants_checks(rm, request, None, None):
         return None
-    return Plan(None) if Cascade(rm).can_escalate(request) else None
+    return Plan(None) if Cascade(rm).worth_checking(request) else None
 
 
 class VerifiedAnswer:

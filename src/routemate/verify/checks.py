@@ -46,6 +46,7 @@ class Verdict:
     language: str | None = None
     code: str = ""
     outputs: tuple[str, ...] = ()    # what the entry function did on each generated input (see agreement)
+    entry: str | None = None         # the function those inputs called
 
     @property
     def ok(self) -> bool:
@@ -226,7 +227,7 @@ def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: flo
             checks.append(own)
     outputs = {e["i"]: e["out"] for e in events if e["stage"] == "input"}
     return Verdict(tuple(checks), "python", py.source,
-                   tuple(outputs.get(i, f"not reached ({stopped})") for i in range(len(inputs))))
+                   tuple(outputs.get(i, f"not reached ({stopped})") for i in range(len(inputs))), entry)
 
 
 def _verify_tests(spec: Spec, py: PythonAnswer, timeout: float, memory_mb: int, strict: bool) -> Verdict:

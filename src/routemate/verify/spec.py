@@ -31,8 +31,8 @@ BUILTINS = {"print", "len", "sorted", "sum", "max", "min", "list", "set", "dict"
 NAMED = re.compile(r"\b(?:function|method|class)\s+(?:called|named)\s+`?([A-Za-z_]\w*)`?|"
                    r"`([A-Za-z_]\w*)\([^`]*\)`|\b(?:function|method)\s+`([A-Za-z_]\w*)`", re.I)
 SIGNATURE_IN_PROSE = re.compile(r"\b(?:function|method|fonction|funktion|functie|función|funcion|funzione|função|"
-                                r"funcao|méthode|methode|método|metodo|функци\w*)\s+`?([A-Za-z_]\w*)\(([\w\s,=*]*)\)",
-                                re.I)
+                                r"funcao|méthode|methode|método|metodo|функци\w*)\s+`?([A-Za-z_]\w*)\(([\w\s,=*:\[\]|.]*)\)"
+                                r"(?:\s*->\s*([\w\[\], |.]+?))?(?=[`\s.,;:]|$)", re.I)
 DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\((.*?)\)\s*(?:->[^:]*)?:", re.M)
 WANTS_FUNCTION = re.compile(r"\b(function|method|def |class|implement|procedure|routine|fonction|funktion|functie|"
                             r"función|funcion|funzione|função|funcao|méthode|methode|método|metodo|функци\w*)\b|函数",
@@ -137,6 +137,7 @@ class Spec:
     language: str | None = None
     entry: str | None = None           # the function the request is about (its stub, or what examples call)
     hints: tuple[str, ...] = ()        # the entry's parameter annotations in the request ("List[int]"), "" if none
+    arg_names: tuple[str, ...] = ()    # the entry's parameter names, when the request gives them
     preamble: str = ""                 # imports, helpers and constants of the Python the request shows
     files: dict[str, str] = field(default_factory=dict)    # modules the user attached: "slugify.py" -> source
     wants_tests: bool = False          # the request asks for tests of code it supplies
@@ -159,12 +160,14 @@ def read_request(prompt: str) -> Spec:
         name = next((g for g in groups if g), "")
         if name and name not in BUILTINS:
             names.setdefault(name, None)
-    for name, arglist in SIGNATURE_IN_PROSE.findall(prompt):    # "a function is_even(n) that ..."
+    hints = dict(shown.hints)
+    for name, arglist, _returns in SIGNATURE_IN_PROSE.findall(prompt):    # "a function is_even(n) that ..."
         if name not in BUILTINS and name not in params:
             names.setdefault(name, None)
             count = _param_count(arglist)
             if count >= 0:
                 params[name] = count
+                hints.setdefault(name, _annotations(arglist))
     entry = _entry(shown, examples, list(names))
     if entry is not None and not any(called_name(e.source) == entry and e.kind == "arrow" for e in examples):
         keywords = entry in shown.defined
@@ -176,7 +179,8 @@ def read_request(prompt: str) -> Spec:
         params = {}
     return Spec(names=tuple(names), params=params, examples=tuple(examples),
                 wants_function=not wants_tests and (bool(WANTS_FUNCTION.search(prompt)) or bool(names)),
-                language=request_language(prompt), entry=entry, hints=shown.hints.get(entry or "", ()),
+                language=request_language(prompt), entry=entry,
+                hints=tuple(h for h, _ in hints.get(entry or "", ())), arg_names=tuple(n for _, n in hints.get(entry or "", ())),
                 preamble=shown.preamble, files=files, wants_tests=wants_tests)
 
 
@@ -231,7 +235,7 @@ class _Shown:
     preamble: str = ""
     defined: tuple[str, ...] = ()
     stubs: tuple[str, ...] = ()                          # functions whose body is only a docstring / pass / ...
-    hints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    hints: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)   # name -> ((annotation, arg), ...)
 
 
 def _shown_code(prompt: str) -> _Shown:
@@ -253,7 +257,7 @@ def _shown_code(prompt: str) -> _Shown:
             if _is_stub(node):
                 stubs.append(node.name)
             args = [a for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
-            hints[node.name] = tuple(ast.unparse(a.annotation) if a.annotation else "" for a in args)
+            hints[node.name] = tuple((ast.unparse(a.annotation) if a.annotation else "", a.arg) for a in args)
         elif isinstance(node, ast.ClassDef):
             defined.append(node.name)
     return _Shown(py.definitions, tuple(defined), tuple(stubs), hints)
@@ -283,6 +287,16 @@ def _entry(shown: _Shown, examples: list[Example], names: list[str]) -> str | No
     if functions:
         return functions[-1]
     return names[0] if len(names) == 1 else None
+
+
+def _annotations(arglist: str) -> tuple[tuple[str, str], ...]:
+    try:
+        node = ast.parse(f"def _f({arglist}): pass").body[0]
+    except SyntaxError:
+        return ()
+    assert isinstance(node, ast.FunctionDef)
+    args = [a for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+    return tuple((ast.unparse(a.annotation) if a.annotation else "", a.arg) for a in args)
 
 
 def _param_count(arglist: str) -> int:
