@@ -97,7 +97,7 @@ def test_a_model_that_cannot_answer_stops_the_run_instead_of_mislabelling(hybrid
     r = cli("bench", "humaneval", "--models", "gpt4o", "--limit", "1", "--max-tokens", "4",
             "--out", str(tmp_path / "x.jsonl"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "gpt4o could not answer HumanEval/0 and local answered instead" in r.stderr
+    assert "routemate: error: gpt4o could not answer HumanEval/0: " in r.stderr
 
 
 def test_unknown_model_is_a_one_line_error(env, tmp_path):

@@ -403,36 +403,10 @@ class Cascade:
 
     async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,
                       k: int) -> tuple[Answer, list[str], list[Run]]:
-        """``k`` answers from the local model: one call with ``n = k`` at the sampling temperature;
-        a server that returns fewer gets the rest as parallel requests (different seeds)."""
-        params = {**request.params, "n": k, "temperature": self.config.temperature}
-        run = Run(self.rm, ChatRequest(request.messages, params, request.model), decision, policy, entry)
-        run.log_to, run.fallback = self.store, False
-        self.runs.append(run)
-        async for _ in run:
-            pass
-        assert run.answer is not None
-        answer = run.answer
-        texts = [c.message.get("content") or "" for c in answer.completion.choices][:k]
-        extra: list[Run] = []
-        if len(texts) < k:
-            seed = int(request.params.get("seed") or 0)
-            for i in range(len(texts), k):
-                p = {**params, "n": 1, "seed": seed + i + 1}
-                r = Run(self.rm, ChatRequest(request.messages, p, request.model), run.decision, policy, entry)
-                r.log_to, r.fallback = self.store, False
-                extra.append(r)
-            self.runs.extend(extra)
-            await asyncio.gather(*(_drain(r) for r in extra))
-            texts += [r.answer.text for r in extra if r.answer is not None]
-            usage = Usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
-            for r in extra:
-                if r.answer is not None:
-                    usage.prompt_tokens += r.answer.usage.prompt_tokens
-                    usage.completion_tokens += r.answer.usage.completion_tokens
-            answer = replace(answer, usage=usage, cost_usd=answer.cost_usd + sum(r.answer.cost_usd for r in extra
-                                                                                 if r.answer is not None))
-        return answer, texts, extra
+        answer, texts, runs = await sample(self.rm, request, decision, policy, k, self.config.temperature,
+                                           entry=entry, log_to=self.store)
+        self.runs.extend(runs)
+        return answer, texts, runs[1:]
 
     async def _agree(self, asked: str, texts: list[str], router_score: float, entry: str) -> Agreement:
         c = self.config
@@ -485,3 +459,33 @@ def _picked(answer: Answer, text: str) -> Answer:
     """The sampled call's answer, narrowed to the sample picked (usage and cost stay the call's)."""
     choice = Choice({"role": "assistant", "content": text}, "stop", 0)
     return replace(answer, text=text, completion=Completion([choice], answer.usage))
+
+
+async def sample(rm: Any, request: ChatRequest, decision: Decision, policy: Policy, k: int, temperature: float,
+                 *, entry: str = "python", log_to: Any = None) -> tuple[Answer, list[str], list[Run]]:
+    """``k`` answers from one model: one call with ``n = k`` at ``temperature``; a server that
+    returns fewer choices (Ollama ignores ``n``) gets the rest as parallel requests with other seeds.
+    No fallback: a failing model raises (the caller decides where to go next). Returns the call's
+    answer (usage and cost of every sample), the texts, and every Run made (the first is the call)."""
+    params = {**request.params, "n": k, "temperature": temperature}
+    run = Run(rm, ChatRequest(request.messages, params, request.model), decision, policy, entry)
+    run.log_to, run.fallback = log_to, False
+    await _drain(run)
+    assert run.answer is not None
+    answer = run.answer
+    texts = [c.message.get("content") or "" for c in answer.completion.choices][:k]
+    extra: list[Run] = []
+    if len(texts) < k:
+        seed = int(request.params.get("seed") or 0)
+        for i in range(len(texts), k):
+            p = {**params, "n": 1, "seed": seed + i + 1}
+            r = Run(rm, ChatRequest(request.messages, p, request.model), run.decision, policy, entry)
+            r.log_to, r.fallback = log_to, False
+            extra.append(r)
+        await asyncio.gather(*(_drain(r) for r in extra))
+        done = [r.answer for r in extra if r.answer is not None]
+        texts += [a.text for a in done]
+        usage = Usage(answer.usage.prompt_tokens + sum(a.usage.prompt_tokens for a in done),
+                      answer.usage.completion_tokens + sum(a.usage.completion_tokens for a in done))
+        answer = replace(answer, usage=usage, cost_usd=answer.cost_usd + sum(a.cost_usd for a in done))
+    return answer, texts, [run, *extra]

@@ -146,6 +146,12 @@ def train(
 def bench_humaneval(
     models: str = typer.Option(..., "--models", help="Configured models to run, comma-separated (e.g. local,gpt4o)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
+    samples: int = typer.Option(1, "--samples", min=1, max=16,
+                                help="Answers per problem and model, drawn in one call (recorded as `samples` with "
+                                     "`sample_scores`, for `eval cascade --samples`)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, max=2.0,
+                                                help="Sampling temperature (default: 0 for one sample, [verify] "
+                                                     "temperature for several)."),
     out: Path = typer.Option(Path("humaneval-outcomes.jsonl"), "--out", help="The outcome file to write."),
     max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Cap on each answer's length."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.5, help="Seconds each graded program may run."),
@@ -202,8 +208,9 @@ def bench_humaneval(
 
     async def go() -> tuple[list[dict[str, object]], dict[str, he.ModelStats]]:
         try:
-            return await he.run(rm, names, probs, max_tokens=max_tokens, timeout=timeout, memory_mb=memory_mb,
-                                concurrency=concurrency, on_result=on_result, on_row=on_row)
+            return await he.run(rm, names, probs, samples=samples, temperature=temperature, max_tokens=max_tokens,
+                                timeout=timeout, memory_mb=memory_mb, concurrency=concurrency, on_result=on_result,
+                                on_row=on_row)
         finally:
             await rm.aclose()
 
@@ -219,9 +226,11 @@ def bench_humaneval(
         return
     from rich.table import Table
 
-    t = Table("model", "pass@1", "passed", "cost $", "median latency", title=f"HumanEval · {len(probs)} problems")
+    t = Table("model", "pass@1", "passed", *(["every sample", f"pass@{samples}"] if samples > 1 else []), "cost $",
+              "median latency", title=f"HumanEval · {len(probs)} problems" + (f" · {samples} samples" if samples > 1 else ""))
     for r in result[:-1]:
-        t.add_row(r["model"], f"{r['pass_at_1']:.1%}", f"{r['passed']}/{r['problems']}", f"{r['cost_usd']:.4f}",
+        more = [f"{r['sample_pass_rate']:.1%}", f"{r['pass_at_k']:.1%}"] if samples > 1 else []
+        t.add_row(r["model"], f"{r['pass_at_1']:.1%}", f"{r['passed']}/{r['problems']}", *more, f"{r['cost_usd']:.4f}",
                   f"{r['median_latency_s']:.1f}s")
     con = _wide_console()
     con.print(t)
