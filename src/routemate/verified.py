@@ -448,6 +448,18 @@ class Cascade:
                                       meta={"sample": i, "of": a.k})
         except Exception:  # the answer matters more than its log row
             pass
+        from .learning import learn_from_check
+
+        # the checked answer labels its model: trusted (and something ran) 1, distrusted 0
+        learn_from_check(self.rm, self.store, answer, Outcome(attempt.accepted and a.verdict.ok, a.ran))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a checked answer teaches the router (``learning.label_checked`` reads ``ok`` and ``ran``)."""
+
+    ok: bool
+    ran: bool
 
 
 async def _drain(run: Run) -> None:
@@ -468,7 +480,9 @@ async def sample(rm: Any, request: ChatRequest, decision: Decision, policy: Poli
     No fallback: a failing model raises (the caller decides where to go next). Returns the call's
     answer (usage and cost of every sample), the texts, and every Run made (the first is the call)."""
     params = {**request.params, "n": k, "temperature": temperature}
-    run = Run(rm, ChatRequest(request.messages, params, request.model), decision, policy, entry)
+    asked = ChatRequest(request.messages, params, request.model)
+    asked.memo.update(request.memo)          # what routing computed (features) stays with the request
+    run = Run(rm, asked, decision, policy, entry)
     run.log_to, run.fallback = log_to, False
     await _drain(run)
     assert run.answer is not None
