@@ -495,7 +495,8 @@ bench_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Run c
 # Modules that register commands on ``app``, ``eval_app`` or ``bench_app`` when imported. They keep
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
 COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.evaluate", "routemate.commands.learn",
-                              "routemate.commands.models", "routemate.commands.cascade", "routemate.commands.bench"]
+                              "routemate.commands.models", "routemate.commands.cascade",
+                              "routemate.commands.bench"]
 
 
 def _register() -> None:

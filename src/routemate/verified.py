@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .chat import ChatRequest, Choice, Chunk, Completion, Usage, text_of
+from .chat import ChatRequest, Choice, Chunk, Completion, text_of
 from .config import VerifyConfig
 from .errors import BackendError
 from .routing import Decision, Policy, Score, decide
@@ -326,7 +326,7 @@ class Cascade:
             if k > 1:
                 yield Progress(f"asking {decision.model} for {k} samples…")
                 try:
-                    answer, texts, rows = await self._sample(current, decision, policy, entry, k)
+                    answer, texts = await self._sample(current, decision, policy, entry, k)
                 except BackendError as exc:
                     if stays is not None:
                         raise
@@ -349,7 +349,7 @@ class Cascade:
                             shown = True
                         yield Chunk(content=chunk.content)
                 assert run.answer is not None
-                answer, texts, rows = run.answer, [run.answer.text], []
+                answer, texts = run.answer, [run.answer.text]
                 if live and not shown:
                     yield Decided(run.decision, " · ".join(history(attempts, skipped)), live=True)
                 yield Progress(f"checking {answer.model}'s code…")
@@ -359,7 +359,7 @@ class Cascade:
                                   unverified=self.config.unverified)
             attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None)
             attempts.append(attempt)
-            self._log(answer, attempt, parent, number, rows, threshold)
+            self._log(answer, attempt, parent, number)
             parent = parent or answer.log_id
             kept_local = None
             if escalate and stays is None:
@@ -402,11 +402,11 @@ class Cascade:
                         f"private model, and none is stronger")
 
     async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,
-                      k: int) -> tuple[Answer, list[str], list[Run]]:
-        answer, texts, runs = await sample(self.rm, request, decision, policy, k, self.config.temperature,
-                                           entry=entry, log_to=self.store)
-        self.runs.extend(runs)
-        return answer, texts, runs[1:]
+                      k: int) -> tuple[Answer, list[str]]:
+        answer, texts, run = await sample(self.rm, request, decision, policy, k, self.config.temperature,
+                                          entry=entry, log_to=self.store)
+        self.runs.append(run)
+        return answer, texts
 
     async def _agree(self, asked: str, texts: list[str], router_score: float, entry: str) -> Agreement:
         c = self.config
@@ -415,8 +415,7 @@ class Cascade:
                                        router_score=router_score, limit=c.inputs,
                                        strict=entry == "http" and not c.allow_weak_sandbox)
 
-    def _log(self, answer: Answer, attempt: Attempt, parent: int | None, number: int, samples: list[Run],
-             threshold: float) -> None:
+    def _log(self, answer: Answer, attempt: Attempt, parent: int | None, number: int) -> None:
         """The verdict on the attempt's log row (``meta.verify``), the agreement behind it
         (``meta.agreement``) and the decision (``meta.decision``): the outcome data a learner reads.
         Details can quote the request, so they pass the log's secret redaction first."""
@@ -442,10 +441,6 @@ class Cascade:
             meta["attempts"] = answer.attempts
         try:
             self.store.update(answer.log_id, parent_id=parent, attempt=number, meta=meta)
-            for i, run in enumerate(samples, start=2):     # samples a server without n answered one by one
-                if run.answer is not None and run.answer.log_id is not None:
-                    self.store.update(run.answer.log_id, parent_id=answer.log_id, attempt=number,
-                                      meta={"sample": i, "of": a.k})
         except Exception:  # the answer matters more than its log row
             pass
         from .learning import learn_from_check
@@ -474,11 +469,12 @@ def _picked(answer: Answer, text: str) -> Answer:
 
 
 async def sample(rm: Any, request: ChatRequest, decision: Decision, policy: Policy, k: int, temperature: float,
-                 *, entry: str = "python", log_to: Any = None) -> tuple[Answer, list[str], list[Run]]:
-    """``k`` answers from one model: one call with ``n = k`` at ``temperature``; a server that
-    returns fewer choices (Ollama ignores ``n``) gets the rest as parallel requests with other seeds.
-    No fallback: a failing model raises (the caller decides where to go next). Returns the call's
-    answer (usage and cost of every sample), the texts, and every Run made (the first is the call)."""
+                 *, entry: str = "python", log_to: Any = None) -> tuple[Answer, list[str], Run]:
+    """``k`` answers from one model in one call with ``n = k`` at ``temperature`` (the embedded
+    engine decodes them together on its parallel slots; an OpenAI-compatible server that ignores
+    ``n`` gets the missing ones as extra calls from its backend). No fallback: a failing model raises
+    (the caller decides where to go next). Returns the call's answer (usage and cost of every
+    sample), the texts, and the Run."""
     params = {**request.params, "n": k, "temperature": temperature}
     asked = ChatRequest(request.messages, params, request.model)
     asked.memo.update(request.memo)          # what routing computed (features) stays with the request
@@ -486,20 +482,4 @@ async def sample(rm: Any, request: ChatRequest, decision: Decision, policy: Poli
     run.log_to, run.fallback = log_to, False
     await _drain(run)
     assert run.answer is not None
-    answer = run.answer
-    texts = [c.message.get("content") or "" for c in answer.completion.choices][:k]
-    extra: list[Run] = []
-    if len(texts) < k:
-        seed = int(request.params.get("seed") or 0)
-        for i in range(len(texts), k):
-            p = {**params, "n": 1, "seed": seed + i + 1}
-            r = Run(rm, ChatRequest(request.messages, p, request.model), run.decision, policy, entry)
-            r.log_to, r.fallback = log_to, False
-            extra.append(r)
-        await asyncio.gather(*(_drain(r) for r in extra))
-        done = [r.answer for r in extra if r.answer is not None]
-        texts += [a.text for a in done]
-        usage = Usage(answer.usage.prompt_tokens + sum(a.usage.prompt_tokens for a in done),
-                      answer.usage.completion_tokens + sum(a.usage.completion_tokens for a in done))
-        answer = replace(answer, usage=usage, cost_usd=answer.cost_usd + sum(a.cost_usd for a in done))
-    return answer, texts, [run, *extra]
+    return run.answer, [c.message.get("content") or "" for c in run.answer.completion.choices][:k], run
