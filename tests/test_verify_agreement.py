@@ -1,0 +1,61 @@
+"""Several samples: grouped by behaviour, one picked, a confidence, the decision and its evidence."""
+
+from __future__ import annotations
+
+from routemate.verify.agreement import HAND_SET, Confidence, agree, judge
+
+REQUEST = ("Write a Python function second_largest(xs: list[int]) -> int returning the second largest distinct "
+           "value.\nsecond_largest([1, 3, 2]) -> 2")
+RIGHT = "```python\ndef second_largest(xs):\n    return sorted(set(xs))[-2]\n```"
+RIGHT2 = "```python\ndef second_largest(xs):\n    u = sorted(set(xs), reverse=True)\n    return u[1]\n```"
+DUPES = "```python\ndef second_largest(xs):\n    return sorted(xs)[-2]\n```"       # passes the example, wrong on [2, 2, 2]
+MAX = "```python\ndef second_largest(xs):\n    return max(xs)\n```"                # fails the example
+PROSE = "Use sorting."
+
+
+def test_samples_that_behave_alike_form_a_group_and_the_pick_comes_from_the_largest_passing_one() -> None:
+    a = agree(REQUEST, [DUPES, RIGHT, MAX, RIGHT2, PROSE])
+    assert [list(g.members) for g in a.groups] == [[1, 3], [0], [2]]      # PROSE runs nothing: no group
+    assert a.pick == 1 and a.agreeing == 2 and a.k == 5
+    assert a.groups[0].examples_passed == 1 and a.groups[2].examples_passed == 0
+    assert a.summary().startswith("2 of 5 samples agree on ") and a.summary().endswith("; 1 example passes")
+
+
+def test_a_group_that_fails_the_examples_is_never_picked_over_one_that_passes() -> None:
+    a = agree(REQUEST, [MAX, MAX, MAX, RIGHT])
+    assert a.pick == 3 and a.agreeing == 1 and not a.hard_fail
+
+
+def test_confidence_grows_with_agreement() -> None:
+    unanimous = agree(REQUEST, [RIGHT, RIGHT2, RIGHT, RIGHT2])
+    split = agree(REQUEST, [RIGHT, DUPES, RIGHT2, DUPES])
+    assert unanimous.confidence > split.confidence
+    assert unanimous.features["agree"] == 1.0 and split.features["agree"] == 0.5
+
+
+def test_failing_every_example_is_a_hard_failure_whatever_the_agreement() -> None:
+    a = agree(REQUEST, [MAX, MAX, MAX, MAX])
+    assert a.hard_fail and a.confidence == 0.0
+    assert judge(a, 0.5) == (True, "failed (1/1 examples from the prompt fail)")
+
+
+def test_the_decision_follows_the_threshold_and_the_evidence_names_the_disagreement() -> None:
+    a = agree(REQUEST, [RIGHT, DUPES, RIGHT2, DUPES])
+    escalate, why = judge(a, a.confidence + 0.01)
+    assert escalate and why.startswith("has low confidence ")
+    assert judge(a, a.confidence - 0.01) == (False, "")
+    evidence = a.evidence()
+    assert "disagree on these inputs" in evidence and "second_largest([2, 2, 2]): 2 gave raises IndexError; 2 gave 2" \
+        in evidence
+
+
+def test_a_frontier_answer_is_only_failed_never_doubted() -> None:
+    a = agree(REQUEST, [DUPES])
+    assert judge(a, None) == (False, "")
+
+
+def test_calibration_turns_a_budget_into_a_threshold() -> None:
+    conf = Confidence(HAND_SET.weights, HAND_SET.bias,
+                      curve=((0.0, 0.0, 0.80), (0.3, 0.2, 0.90), (0.6, 0.45, 0.97), (0.9, 0.8, 1.0)))
+    assert conf.threshold_for_quality(0.95) == 0.6 and conf.threshold_for_quality(0.85) == 0.3
+    assert conf.threshold_for_share(0.5) == 0.6 and conf.threshold_for_share(0.1) == 0.0
