@@ -22,9 +22,9 @@ exactly as it would to OpenAI. Each request takes the next behaviour from ``scri
     empty       200 text/event-stream that ends without a single event
 =======
 
-``replies`` (a list) replaces ``reply`` with answers given in turn, one per choice: a request with
-``n`` choices (honoured only when ``honour_n``, as OpenAI and vLLM do; Ollama ignores ``n``) takes the
-next ``n`` of them.
+``replies`` (a list) replaces ``reply`` with answers given in turn, one per choice. ``n`` is ignored
+(one choice, as Ollama does) unless ``honour_n`` is set (as OpenAI and vLLM do): then a request
+with ``n`` choices takes the next ``n`` replies.
 >>>>>>> 4aba57c (Checked answers from several local samples: run on the same inputs, grouped, one picked, with a confidence)
 """
 
@@ -44,7 +44,7 @@ class FakeUpstream:
     def __init__(self, reply: str = "Hello from the fake frontier.", model: str = "fake-gpt") -> None:
         self.reply = reply
         self.replies: list[str] = []
-        self.honour_n = True
+        self.honour_n = False
         self._turn = 0
         self.model = model
         self.script: deque[str] = deque()

@@ -23,6 +23,7 @@ BAD = "Here you go:\n```python\ndef zork(n):\n    return 'qx' + str(n)\n```"
 @pytest.fixture
 def local_fake() -> Iterator[FakeUpstream]:
     fake = FakeUpstream(reply=BAD, model="fake-llama").start()
+    fake.honour_n = True          # a server that answers n choices in one call (vLLM, llama.cpp server)
     try:
         yield fake
     finally:
