@@ -292,3 +292,12 @@ async def test_the_log_row_holds_the_agreement_and_the_decision(two_fakes: Any) 
     assert meta["decision"]["accepted"] is True and meta["decision"]["threshold"] == 0.5
     assert 0.5 <= meta["decision"]["confidence"] <= 1
     assert meta["agreement"]["sample_verdicts"][2] == {"ok": False, "ran": False}
+
+
+async def test_a_local_model_that_cannot_answer_escalates_without_paying_for_samples(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.default = "500"
+    result, _ = await ask()
+    assert [a.answer.model for a in result.attempts] == ["gpt4o"] and result.verdict.ok
+    assert "verify: llama's call failed (" in result.answer.decision.reason
+    assert "n" not in frontier.requests[0]["body"]          # the frontier is asked once, not for samples

@@ -323,6 +323,7 @@ class Cascade:
             k = self.config.samples if local and number == 1 else 1
             live = stays is not None and k == 1      # nothing could replace it: stream it as it comes
             shown = False
+            texts: list[str] | None = None
             if k > 1:
                 yield Progress(f"asking {decision.model} for {k} samples…")
                 try:
@@ -330,13 +331,9 @@ class Cascade:
                 except BackendError as exc:
                     if stays is not None:
                         raise
-                    nxt = self.ladder(policy, tried)[0]
-                    yield Progress(f"✗ {decision.model}: {exc} → escalating to {nxt}")
-                    decision = self._escalated(decision, policy, nxt, f"{decision.model} failed ({exc})")
-                    lowered = False
-                    number += 1
-                    continue
-                yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
+                    failed, why = decision.model, f"call failed ({exc})"     # escalates with the same request
+                else:
+                    yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
             else:
                 run = Run(self.rm, current, decision, policy, entry)
                 run.log_to = self.store
@@ -353,35 +350,34 @@ class Cascade:
                 if live and not shown:
                     yield Decided(run.decision, " · ".join(history(attempts, skipped)), live=True)
                 yield Progress(f"checking {answer.model}'s code…")
-            agreement = await self._agree(asked, texts, decision.score, entry)
-            answer = _picked(answer, texts[agreement.pick]) if k > 1 else answer
-            escalate, why = judge(agreement, threshold if local else None, lowered=lowered,
-                                  unverified=self.config.unverified)
-            attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None)
-            attempts.append(attempt)
-            self._log(answer, attempt, parent, number)
-            parent = parent or answer.log_id
-            kept_local = None
-            if escalate and stays is None:
-                current = repair(request, agreement, answer.text)
-                policy, kept_local = self._private_repair(current, policy, tried)
-            if not escalate or stays is not None or kept_local:
-                result = Verified(answer, attempts, skipped_cheap=skipped,
-                                  stays=stays if escalate or not agreement.verdict.ok else None, kept_local=kept_local)
-                if not live:
-                    yield Decided(answer.decision, result.note(), live=False, verdict=agreement.verdict)
-                    yield Chunk(content=answer.text)
-                yield Finished(result)
-                return
+            if texts is not None:
+                agreement = await self._agree(asked, texts, decision.score, entry)
+                answer = _picked(answer, texts[agreement.pick]) if k > 1 else answer
+                escalate, why = judge(agreement, threshold if local else None, lowered=lowered,
+                                      unverified=self.config.unverified)
+                attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None)
+                attempts.append(attempt)
+                self._log(answer, attempt, parent, number)
+                parent = parent or answer.log_id
+                kept_local = None
+                if escalate and stays is None:
+                    current = repair(request, agreement, answer.text)
+                    policy, kept_local = self._private_repair(current, policy, tried)
+                if not escalate or stays is not None or kept_local:
+                    result = Verified(answer, attempts, skipped_cheap=skipped, kept_local=kept_local,
+                                      stays=stays if escalate or not agreement.verdict.ok else None)
+                    if not live:
+                        yield Decided(answer.decision, result.note(), live=False, verdict=agreement.verdict)
+                        yield Chunk(content=answer.text)
+                    yield Finished(result)
+                    return
+                failed, why = answer.model, f"answer {why}"
             nxt = self.ladder(policy, tried)[0]
-            yield Progress(f"✗ {answer.model}: {why} → escalating to {nxt}")
-            decision = self._escalated(decision, policy, nxt, f"{answer.model}'s answer {why}")
+            yield Progress(f"✗ {failed}: {why} → escalating to {nxt}")
+            chosen = decide(Score(decision.score, "", decision.router), replace(policy, pin=nxt))
+            decision = replace(chosen, reason=f"verify: {failed}'s {why}; escalated to {chosen.model}", pinned=False)
             lowered = False
             number += 1
-
-    def _escalated(self, decision: Decision, policy: Policy, target: str, why: str) -> Decision:
-        chosen = decide(Score(decision.score, "", decision.router), replace(policy, pin=target))
-        return replace(chosen, reason=f"verify: {why}; escalated to {chosen.model}", pinned=False)
 
     def _private_repair(self, repaired: ChatRequest, policy: Policy, tried: list[str]) -> tuple[Policy, str | None]:
         """A repair prompt carries what the failing code printed and raised: it gets the same secret

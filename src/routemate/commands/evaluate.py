@@ -1,4 +1,4 @@
-"""`routemate eval routing|ladder`, `routemate train`, `routemate calibrate`, `routemate bench humaneval`.
+"""`routemate eval routing|ladder`, `routemate train`, `routemate calibrate`.
 
 Heavy imports (scikit-learn, matplotlib) stay inside the command bodies.
 """
@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..cli import _console, _routemate, app, bench_app, eval_app, friendly
+from ..cli import _console, _routemate, app, eval_app, friendly
 
 
 def _wide_console() -> Any:
@@ -139,105 +139,6 @@ def train(
     err.print(f"chose [bold]{report.chosen}[/] · {report.rows} prompts · {out.stat().st_size / 1024:.0f} KiB")
     err.print(f'[dim]use it: \\[routing] router = "learned", model = "{out}"[/]')
     print(out)
-
-
-@bench_app.command("humaneval")
-@friendly
-def bench_humaneval(
-    models: str = typer.Option(..., "--models", help="Configured models to run, comma-separated (e.g. local,gpt4o)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
-    samples: int = typer.Option(1, "--samples", min=1, max=16,
-                                help="Answers per problem and model, drawn in one call (recorded as `samples` with "
-                                     "`sample_scores`, for `eval cascade --samples`)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, max=2.0,
-                                                help="Sampling temperature (default: 0 for one sample, [verify] "
-                                                     "temperature for several)."),
-    out: Path = typer.Option(Path("humaneval-outcomes.jsonl"), "--out", help="The outcome file to write."),
-    max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Cap on each answer's length."),
-    timeout: float = typer.Option(10.0, "--timeout", min=0.5, help="Seconds each graded program may run."),
-    memory_mb: int = typer.Option(512, "--memory-mb", min=64, help="Memory limit of each graded program."),
-    concurrency: int = typer.Option(1, "--concurrency", min=1, max=64,
-                                    help="Problems in flight at once (API models answer faster in parallel)."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the problems already in --out; run the rest."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-) -> None:
-    """Run models on HumanEval (graded in the sandbox) and write an outcome file for `routemate train`."""
-    import asyncio
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ..errors import ModelNotFound
-    from ..eval import humaneval as he
-
-    names = _split_list([models])
-    rm = _routemate()
-    unknown = [m for m in names if m not in rm.settings.models]
-    if unknown:
-        raise ModelNotFound(f"unknown model {unknown[0]!r}",
-                            hint=f"configured: {', '.join(rm.settings.models)} (see `routemate models`)")
-    probs = he.problems(limit)
-    kept: list[str] = []
-    if resume and out.exists():
-        done = he.done_ids(out)
-        kept = [line for line in out.read_text(encoding="utf-8").splitlines()
-                if line.strip().startswith("{") and line.rstrip().endswith("}")]
-        probs = [p for p in probs if p.task_id not in done]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sink = out.open("w", encoding="utf-8")
-    for line in kept:
-        sink.write(line + "\n")
-    sink.flush()
-
-    def on_row(row: dict[str, object]) -> None:
-        # every finished problem is on disk at once: an interrupted run resumes with --resume
-        sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-        sink.flush()
-
-    started = time.perf_counter()
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=_console(), transient=False)
-    tasks = {m: progress.add_task(m, total=len(probs), status="") for m in names}
-    passed = {m: 0 for m in names}
-
-    def on_result(model: str, problem: he.Problem, g: he.Grade) -> None:
-        passed[model] += g.passed
-        done = progress.tasks[tasks[model]].completed + 1
-        progress.update(tasks[model], advance=1,
-                        status=f"{passed[model]}/{done} passed · {problem.task_id}: {g.why[:40]}")
-
-    async def go() -> tuple[list[dict[str, object]], dict[str, he.ModelStats]]:
-        try:
-            return await he.run(rm, names, probs, samples=samples, temperature=temperature, max_tokens=max_tokens,
-                                timeout=timeout, memory_mb=memory_mb, concurrency=concurrency, on_result=on_result,
-                                on_row=on_row)
-        finally:
-            await rm.aclose()
-
-    try:
-        with progress:
-            _, stats = asyncio.run(go())
-    finally:
-        sink.close()
-    result = he.summary(stats, started)
-    if as_json:
-        print(json.dumps({"out": str(out), "models": result[:-1], "seconds": result[-1]["seconds"],
-                          "kept": len(kept)}))
-        return
-    from rich.table import Table
-
-    t = Table("model", "pass@1", "passed", *(["every sample", f"pass@{samples}"] if samples > 1 else []), "cost $",
-              "median latency", title=f"HumanEval · {len(probs)} problems" + (f" · {samples} samples" if samples > 1 else ""))
-    for r in result[:-1]:
-        more = [f"{r['sample_pass_rate']:.1%}", f"{r['pass_at_k']:.1%}"] if samples > 1 else []
-        t.add_row(r["model"], f"{r['pass_at_1']:.1%}", f"{r['passed']}/{r['problems']}", *more, f"{r['cost_usd']:.4f}",
-                  f"{r['median_latency_s']:.1f}s")
-    con = _wide_console()
-    con.print(t)
-    con.print(f"[dim]wrote {out}" + (f" ({len(kept)} problems kept from the earlier run)" if kept else "") + "[/]")
-    if len(names) > 1:
-        con.print(f"[dim]retrain the router on your models: routemate train --data {out} --weak {names[0]} "
-                  f"--strong {names[-1]} --out router.json[/]")
 
 
 @app.command()

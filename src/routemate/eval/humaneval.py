@@ -5,19 +5,18 @@ model works: embedded, Ollama, vLLM, OpenAI, ...). The answer's Python is assemb
 problem's prompt and hidden ``check`` tests and run in ``verify.sandbox`` (own temp dir, no
 network, wall/CPU time and memory limits). The result is an outcome file in the shared format
 (``id, source, split, prompt, scores, costs, responses, tests``) that ``routemate train`` learns
-from, so the router can be retrained on *your* models.
+from, so the router can be retrained on *your* models. Running, K samples per problem and the outcome
+rows are ``eval.bench``'s; this module knows HumanEval: its problems, prompt and ``check`` tests.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..routing.train import INSTALL_HINT
 from . import bench
-from .bench import BenchError, Grade, ModelStats, Task
+from .bench import BenchError, Grade, Task
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the "
                "signature and any imports it needs) in one ```python code block.\n\n```python\n{prompt}```")
@@ -59,28 +58,3 @@ def program(problem: Problem, answer: str) -> str | None:
 def grade(problem: Problem, answer: str, *, timeout: float = 10.0, memory_mb: int = 512) -> Grade:
     """Run the hidden tests against an answer in the sandbox."""
     return bench.grade(task(problem), answer, timeout=timeout, memory_mb=memory_mb)
-
-
-async def run(rm: Any, models: Sequence[str], probs: Sequence[Problem], *, samples: int = 1, max_tokens: int = 512,
-              temperature: float | None = None, timeout: float = 10.0, memory_mb: int = 512, concurrency: int = 1,
-              on_result: Callable[[str, Problem, Grade], None] | None = None,
-              on_row: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]],
-                                                                               dict[str, ModelStats]]:
-    """Ask every model every problem (pinned), ``samples`` answers each, grade them; outcome rows
-    (in problem order) and per-model stats (``eval.bench.run``)."""
-    by_id = {p.task_id: p for p in probs}
-
-    def seen(model: str, t: Task, grades: list[Grade]) -> None:
-        if on_result:
-            on_result(model, by_id[t.id], grades[0])
-
-    return await bench.run(rm, models, [task(p) for p in probs], samples=samples, temperature=temperature,
-                           max_tokens=max_tokens, timeout=timeout, memory_mb=memory_mb, concurrency=concurrency,
-                           on_result=seen, on_row=on_row)
-
-
-done_ids = bench.done_ids
-
-
-def summary(stats: dict[str, ModelStats], started: float) -> list[dict[str, Any]]:
-    return bench.summary(stats, time.perf_counter() - started)
