@@ -96,6 +96,7 @@ class VerifiedAnswer:
         self.ex, self.request, self.plan = ex, request, plan
         self.stream, self.include_usage = stream, include_usage
         self.started = False
+        self.id = new_id("chatcmpl")     # the body's id and x-routemate-request-id: feedback names the answer by it
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         gw = self.ex.gw
@@ -117,10 +118,15 @@ class VerifiedAnswer:
             gw.metrics.in_flight.inc(value=-1)
             for i, run in enumerate(cascade.runs):
                 self.ex.outcomes.append((run, last if i == len(cascade.runs) - 1 else "ok"))
+                if run.answer is not None and run.answer.log_id is not None:
+                    try:
+                        cascade.store.update(run.answer.log_id, response_id=self.id)
+                    except Exception:   # the answer matters more than its log row
+                        pass
             self.ex.record()
 
     async def _render(self, send: Any, cascade: Cascade) -> None:
-        id, created = new_id("chatcmpl"), int(time.time())
+        id, created = self.id, int(time.time())
         decided: Decided | None = None
         async for event in cascade.stream(self.request, entry="http"):
             if isinstance(event, Progress):
@@ -163,7 +169,8 @@ class VerifiedAnswer:
         headers = [(b"x-routemate-model", header_safe(decision.model).encode()),
                    (b"x-routemate-reason", header_safe(decision.reason).encode()),
                    (b"x-routemate-verify", header_safe(f"{state}; {note}").encode()),
-                   (b"x-routemate-attempts", header_safe(",".join(models)).encode())]
+                   (b"x-routemate-attempts", header_safe(",".join(models)).encode()),
+                   (b"x-routemate-request-id", self.id.encode())]
         if result is not None:
             headers.append((b"x-routemate-cost-usd", f"{result.cost_usd:.8f}".encode()))
         return headers
@@ -200,7 +207,7 @@ class VerifiedAnswer:
     async def _json(self, send: Any, result: Verified) -> None:
         answer = result.answer
         usage = Usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
-        body = chat_body(answer.completion, usage, id=new_id("chatcmpl"), model=answer.decision.model)
+        body = chat_body(answer.completion, usage, id=self.id, model=answer.decision.model)
         headers = [(b"content-type", b"application/json"), *self._state(None, result, None),  # type: ignore[arg-type]
                    (b"content-length", str(len(body)).encode())]
         self.started = True
