@@ -169,3 +169,11 @@ def test_catalog_pins_are_consistent():
         assert len({p.package for p in model.parts}) == len(model.parts)
     assert CATALOG["qwen2.5-coder-0.5b"].size == 491_400_064
     assert CATALOG["qwen2.5-coder-1.5b"].size == 1_117_320_768
+
+
+def test_a_models_dir_that_cannot_be_written_is_one_clear_line(index, tmp_path):
+    index.serve(1, 2, 3, 4)
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    with pytest.raises(WeightsError, match=r"cannot write tiny to .*file-not-dir/models: .*needs about 0 MB free"):
+        ensure(index.model, blocked / "models", progress=False)

