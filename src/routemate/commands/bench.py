@@ -63,6 +63,7 @@ def bench_run(
 def bench_humaneval(
     models: str = typer.Option(..., "--models", help="Configured models to run, comma-separated (e.g. local,gpt4o)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
+    every: int = typer.Option(1, "--every", min=1, help="Only every Nth problem (a spread-out subset)."),
     samples: int = SAMPLES,
     temperature: Optional[float] = TEMPERATURE,
     out: Path = typer.Option(Path("humaneval-outcomes.jsonl"), "--out", help="The outcome file to write."),
@@ -72,7 +73,8 @@ def bench_humaneval(
     """Run models on HumanEval (graded in the sandbox) and write an outcome file for `routemate train`."""
     from ..eval import humaneval as he
 
-    names = _bench(models, [he.task(p) for p in he.problems(limit)], out, "HumanEval", samples=samples,
+    tasks = [he.task(p) for p in he.problems()][::every]
+    names = _bench(models, tasks[:limit] if limit else tasks, out, "HumanEval", samples=samples,
                    temperature=temperature, max_tokens=max_tokens, timeout=timeout, memory_mb=memory_mb,
                    concurrency=concurrency, resume=resume, as_json=as_json)
     if len(names) > 1 and not as_json:
