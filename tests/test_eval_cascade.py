@@ -202,3 +202,14 @@ def test_asking_for_samples_a_file_does_not_record_is_a_clear_error(tmp_path: Pa
                         "--weak", "w", "--strong", "s", "--samples", "4"], capture_output=True, text=True,
                        env={**os.environ}, timeout=60)
     assert r.returncode == 1 and "records no `samples` of w" in r.stderr and "bench run" in r.stderr
+
+
+def test_a_file_without_a_frontier_model_is_replayed_against_one_always_right(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "routemate", "eval", "cascade", "--data", str(sampled_file(tmp_path)), "--weak", "w",
+            "--samples", "4", "--json", "--workers", "1"]
+    r = subprocess.run(base + ["--perfect-strong"], capture_output=True, text=True, env={**os.environ}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["strong"] == "(always right)" and out["strong_quality"] == 1.0 and out["quality"] == round(2 / 3, 4)
+    r = subprocess.run(base, capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert r.returncode == 1 and "give either --strong MODEL or --perfect-strong" in r.stderr

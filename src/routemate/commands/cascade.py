@@ -18,7 +18,10 @@ from ..errors import InvalidRequest
 def cascade_command(
     data: Path = typer.Option(..., "--data", help="Outcome file (JSON Lines) with recorded `responses` or `samples`."),
     weak: str = typer.Option(..., "--weak", help="The cheap model whose recorded answers are checked."),
-    strong: str = typer.Option(..., "--strong", help="The model a distrusted answer escalates to."),
+    strong: Optional[str] = typer.Option(None, "--strong", help="The model a distrusted answer escalates to."),
+    perfect_strong: bool = typer.Option(False, "--perfect-strong",
+                                        help="Grade the strong side as right on every prompt (for files that record "
+                                             "no frontier model, e.g. your own bench run)."),
     samples: int = typer.Option(1, "--samples", min=1, max=64,
                                 help="Compare up to K recorded samples per prompt and pick one, as [verify] samples "
                                      "does live (needs `samples` and `sample_scores` in the file for K > 1)."),
@@ -40,8 +43,12 @@ def cascade_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (with the whole curve)."),
 ) -> None:
     """Replay recorded answers through the checks: quality, escalation rate, gap recovered, the curve."""
-    from ..eval.cascade import replay
+    from ..eval.cascade import PERFECT, replay
     from ..eval.outcomes import load, require_models
+
+    if (strong is None) == (not perfect_strong):
+        raise InvalidRequest("give either --strong MODEL or --perfect-strong",
+                             hint="--strong names a model the file scores; --perfect-strong assumes one always right")
 
     if unverified not in ("accept", "escalate"):
         raise InvalidRequest(f"--unverified must be accept or escalate, not {unverified!r}")
@@ -57,7 +64,8 @@ def cascade_command(
         raise InvalidRequest(f"{data} has no recorded responses (only scores)",
                              hint="`eval cascade` replays recorded answers through the checks; use a file with "
                                   "a `responses` field, e.g. routerbench-mbpp.jsonl")
-    rows = require_models(rows, weak, strong)
+    rows = require_models(rows, weak, *([strong] if strong else []))
+    strong = strong or PERFECT
     if samples > 1 and not any(r.samples.get(weak) for r in rows):
         raise InvalidRequest(f"--samples {samples}: {data} records no `samples` of {weak}",
                              hint="produce them with: routemate bench run --data FILE --models MODEL --samples K")

@@ -12,6 +12,10 @@ prompt: below the router threshold the weak model answers and only a distrusted 
 from the threshold up to ``skip_above`` the weak model still tries first, but an answer nothing ran
 against escalates too; from ``skip_above`` the weak try is skipped.
 
+``strong = PERFECT`` grades the strong side as right on every prompt: for files that record no
+frontier model (your own ``bench humaneval`` run), the gap is then everything the weak model gets
+wrong, the most demanding reading of "gap recovered".
+
 Besides the figures at one confidence threshold, the report has the whole ``curve``: escalation
 rate → quality as the threshold sweeps every confidence seen, and its ``curve_area`` (the mean share
 of the weak→strong gap recovered over escalation rates 0..1, as APGR is for routers).
@@ -28,6 +32,8 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from .outcomes import Outcome
+
+PERFECT = "(always right)"
 
 
 @dataclass(frozen=True)
@@ -117,9 +123,9 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
     quality = weak_q = sample_q = local_q = strong_q = oracle_q = 0.0
     frontier_spent = frontier_all = spent = 0.0
     escalated = caught = bad = false_alarms = good = ran = skipped = 0
-    costs_known = all(strong in r.costs for r, _ in pairs)
+    costs_known = strong != PERFECT and all(strong in r.costs for r, _ in pairs)
     for (row, score), a, grades in zip(pairs, agreements, graded):
-        s = row.scores[strong]
+        s = 1.0 if strong == PERFECT else row.scores[strong]
         first = grades[0]
         picked = grades[a.pick] if a is not None else first
         if a is None:                           # the router is confident: the weak model is not asked
