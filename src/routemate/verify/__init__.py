@@ -1,1 +1,3 @@
-"""Verify-then-escalate: check a cheap model's code by running it; escalate only when it fails."""
+"""Checking code by running it: what a request asks for (spec), the checks of one answer (checks),
+generated inputs and agreement among several samples (inputs, agreement), the sandbox. No HTTP, no
+terminal, no model calls: the service (``routemate.verified``) orchestrates ask → check → escalate."""
