@@ -81,7 +81,12 @@ def fit(rows: list[dict], seed: int = 0) -> tuple[dict[str, float], float, float
     for f in range(5):
         train = [i for i, r in enumerate(usable) if fold[r["id"]] != f]
         test = [i for i, r in enumerate(usable) if fold[r["id"]] == f]
-        m = LogisticRegression(C=1.0, max_iter=2000).fit([X[i] for i in train], [y[i] for i in train])
+        labels = [y[i] for i in train]
+        if len(set(labels)) < 2:          # a fold too small to hold both outcomes: its base rate
+            for i in test:
+                held[i] = float(labels[0]) if labels else 0.5
+            continue
+        m = LogisticRegression(C=1.0, max_iter=2000).fit([X[i] for i in train], labels)
         for i, p in zip(test, m.predict_proba([X[i] for i in test])[:, 1]):
             held[i] = float(p)
     weights = {f: round(float(w), 4) for f, w in zip(FEATURES, model.coef_[0])}
