@@ -120,3 +120,16 @@ def hybrid(write_config: Callable[[str], Path], upstream: FakeUpstream, monkeypa
     env["FAKE_OPENAI_KEY"] = "sk-test-upstream-secret"
     write_config(hybrid_config(upstream))
     return upstream
+
+
+def routemate_without(layer: str) -> list[str]:
+    """The command line of ``routemate`` on a machine whose kernel lacks one sandbox layer
+    (``landlock``, ``seccomp`` or ``namespaces``): every sandbox run in that process has the layer
+    turned off through the sandbox's own switch, and is reported missing the way a kernel's refusal
+    is: the same ``missing`` entry, with "turned off" for the kernel's words."""
+    code = ("import functools, runpy, sys\n"
+            "import routemate.verify.sandbox as sandbox\n"
+            f"sandbox._run = functools.partial(sandbox._run, {layer}=False)\n"
+            "sys.argv[0] = 'routemate'\n"
+            "runpy.run_module('routemate', run_name='__main__', alter_sys=True)\n")
+    return [sys.executable, "-c", code]

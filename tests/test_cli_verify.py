@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conftest import routemate_without
 from test_verified import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
 
 
@@ -29,6 +30,23 @@ def test_verified_answer_shows_how_it_was_checked(two_fakes: Any) -> None:
     assert lines[0].startswith("llama (local) · rules: task=generate")
     assert lines[1].startswith("✓ verified: 4 of 4 samples agree on ") and "; 2 examples pass · confidence" in lines[1]
     assert "def zork(n)" in r.stdout and "verified" not in r.stdout
+    assert "weaker sandbox" not in r.stderr, "every sandbox layer is in place here"
+
+
+def test_an_answer_checked_in_a_weaker_sandbox_says_which_layer_it_lacked(two_fakes: Any) -> None:
+    """On a kernel without Landlock the user's own request still runs (they asked, on their machine),
+    and the verdict line names the layer the code ran without."""
+    local, _ = two_fakes
+    local.reply = GOOD
+    r = subprocess.run([*routemate_without("landlock"), "ask", PROMPT], env={**os.environ},
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    verdict = r.stderr.strip().splitlines()[1]
+    assert verdict.startswith("✓ verified: 4 of 4 samples agree") and verdict.endswith(
+        "· weaker sandbox: lacks landlock"), r.stderr
+    r = subprocess.run([*routemate_without("landlock"), "ask", PROMPT, "--json"], env={**os.environ},
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert json.loads(r.stdout)["verified"]["sandbox_missing"] == {"landlock": "turned off"}
 
 
 def test_escalation_is_visible_and_costs_both_attempts(two_fakes: Any) -> None:

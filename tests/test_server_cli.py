@@ -8,7 +8,7 @@ import subprocess
 import sys
 import urllib.request
 
-from conftest import REPO
+from conftest import REPO, hybrid_config, routemate_without
 
 
 def _free_port() -> int:
@@ -24,6 +24,7 @@ def test_serve_starts_prints_where_it_listens_and_stops_cleanly(hybrid, env):
         try:
             banner = proc.stderr.readline()
             assert f"http://127.0.0.1:{port}/v1" in banner and "gpt4o (frontier)" in banner and "keys: off" in banner
+            assert banner.rstrip().endswith("· sandbox: full"), banner
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10) as r:
                 assert json.loads(r.read())["data"][0]["id"] == "auto"
         finally:
@@ -31,6 +32,35 @@ def test_serve_starts_prints_where_it_listens_and_stops_cleanly(hybrid, env):
         # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why it stopped
         assert proc.wait(15) in (0, -15)
         assert "Traceback" not in proc.stderr.read()
+
+
+def _start_lines(argv, env):
+    """What ``routemate serve`` prints up to and including its banner."""
+    lines = []
+    with subprocess.Popen([*argv, "serve", "--port", str(_free_port()), "--no-warmup"], env=env,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            while not lines or "routemate gateway on" not in lines[-1]:
+                line = proc.stderr.readline()
+                assert line, "serve exited before its banner: " + "".join(lines)
+                lines.append(line)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    return lines
+
+
+def test_serve_names_a_missing_sandbox_layer_and_how_to_accept_the_weaker_sandbox(hybrid, env, write_config):
+    warning, banner = _start_lines(routemate_without("seccomp"), env)
+    assert warning.startswith("routemate: warning: the sandbox lacks seccomp (seccomp: turned off); "
+                              "in place: ")
+    assert warning.rstrip().endswith("code from gateway clients: not run "
+                                     "(set [verify] allow_weak_sandbox = true to accept the weaker sandbox)")
+    assert banner.rstrip().endswith("· sandbox: lacks seccomp")
+    write_config(hybrid_config(hybrid) + "\n[verify]\nallow_weak_sandbox = true\n")
+    warning, banner = _start_lines(routemate_without("seccomp"), env)
+    assert warning.rstrip().endswith("code from gateway clients: runs in the weaker sandbox "
+                                     "([verify] allow_weak_sandbox = true)")
 
 
 def test_serve_on_a_busy_port_fails_with_one_line(hybrid, env):

@@ -93,8 +93,11 @@ def test_a_clients_code_does_not_run_in_a_weaker_sandbox_unless_the_config_accep
     try:
         r = g.post("/v1/chat/completions", body)
         assert r.status == 200, r.body
-        assert "not run: the sandbox lacks seccomp" in r.headers["x-routemate-verify"]
-        assert "of your tests" not in r.headers["x-routemate-verify"]
+        header = r.headers["x-routemate-verify"]
+        refused = ("not run: the sandbox lacks seccomp, so code from a remote client is not run; "
+                   "set [verify] allow_weak_sandbox = true to accept the weaker sandbox")
+        assert header.startswith("not-run; ") and refused in header, header
+        assert "of your tests" not in header
         checks_logged = g.log_rows()[-1]["meta"]["verify"]["checks"]
         assert any(c["name"] == "run" and "allow_weak_sandbox" in c["detail"] for c in checks_logged)
     finally:
@@ -105,6 +108,8 @@ def test_a_clients_code_does_not_run_in_a_weaker_sandbox_unless_the_config_accep
     try:
         r = g.post("/v1/chat/completions", body)
         assert r.status == 200 and "1/1 of your tests pass" in r.headers["x-routemate-verify"], r.headers
+        assert r.headers["x-routemate-verify"].endswith("; weaker sandbox: lacks seccomp")
+        assert g.log_rows()[-1]["meta"]["verify"]["sandbox_missing"] == {"seccomp": "turned off"}
     finally:
         g.stop()
 

@@ -341,3 +341,28 @@ def test_tests_may_import_the_users_code_under_any_module_name() -> None:
     answer = "```python\nfrom text_utils import slugify\n\ndef test_it():\n    assert slugify('A b') == 'a-b'\n```"
     assert verify(prompt, answer).ok
     assert verify(prompt, "```python\nprint('no tests here')\n```").summary() == "writes no tests"
+
+
+def test_a_verdict_names_the_sandbox_layers_its_code_ran_without(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seccomp turned off, as a kernel without it would leave it: the code still runs for the local
+    user and the verdict says which layer it lacked; for a remote client (strict) nothing runs and
+    the reason says how to accept the weaker sandbox."""
+    from functools import partial
+
+    import routemate.verify.checks as checks
+    from routemate.verify.sandbox import _run
+
+    request = "Write a Python function add(a, b).\nassert add(1, 2) == 3"
+    answer = "```python\ndef add(a, b):\n    return a + b\n```"
+    full = verify(request, answer)
+    assert full.ran and full.weaker == () and "weaker" not in full.line()
+    monkeypatch.setattr(checks, "run_python", partial(_run, seccomp=False))
+    weak = verify(request, answer)
+    assert weak.ok and weak.ran and weak.weaker == (("seccomp", "turned off"),)
+    assert weak.line().endswith("· weaker sandbox: lacks seccomp")
+    assert weak.to_dict()["sandbox_missing"] == {"seccomp": "turned off"}
+    refused = verify(request, answer, strict=True)
+    assert not refused.ran and refused.weaker == ()
+    assert refused.line().startswith("○ not run: the sandbox lacks seccomp, so code from a remote client is "
+                                     "not run; set [verify] allow_weak_sandbox = true to accept the weaker "
+                                     "sandbox")

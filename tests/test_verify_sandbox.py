@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import routemate.verify.sandbox as sandbox
-from routemate.verify.sandbox import SandboxResult, _run, layers, run_python
+from routemate.verify.sandbox import (SandboxResult, _run, describe, for_remote_code, layers, refusal,
+                                      run_python)
 
 
 def test_ordinary_code_runs_and_reports_its_output() -> None:
@@ -231,6 +232,29 @@ def test_strict_runs_nothing_when_a_layer_is_missing(layer: str, tmp_path: Path)
     assert f"{layer}: turned off" in r.stderr and "allow_weak_sandbox" in r.stderr
     full = run_python("print('ran')", strict=True)
     assert full.ok and full.stdout.strip() == "ran", full.stderr
+
+
+def test_a_missing_layer_is_described_first_with_what_the_kernel_said() -> None:
+    found = _run("pass", seccomp=False).layers
+    assert describe(found).startswith("lacks seccomp (seccomp: turned off); in place: ")
+    assert "Landlock ABI" in describe(found) and "no capabilities" in describe(found)
+    assert for_remote_code(found, allow_weak=False) == ("not run (set [verify] allow_weak_sandbox = true "
+                                                        "to accept the weaker sandbox)")
+    assert for_remote_code(found, allow_weak=True) == ("runs in the weaker sandbox "
+                                                       "([verify] allow_weak_sandbox = true)")
+    full = _kernel_layers()
+    if full["missing"]:
+        pytest.skip(f"this machine lacks {', '.join(full['missing'])}")   # type: ignore[arg-type]
+    assert describe(full).startswith("every layer in place (namespaces ")
+    assert for_remote_code(full, allow_weak=False) == "runs in the full sandbox"
+
+
+def test_a_refusal_says_what_to_do_before_the_kernels_words() -> None:
+    """A header may cut a long line; the remedy comes before what the kernel said."""
+    text = refusal({"namespaces": "unshare of a user namespace: Operation not permitted (unprivileged user "
+                                  "namespaces are off)", "workdir": "no mount namespace"})
+    assert text.startswith("the sandbox lacks namespaces, workdir, so code from a remote client is not run; ")
+    assert text.index("allow_weak_sandbox = true") < text.index("Operation not permitted")
 
 
 def test_every_run_reports_its_layers_even_under_load() -> None:

@@ -496,7 +496,7 @@ bench_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Run c
 # heavy imports (scikit-learn, uvicorn, ...) inside command bodies so start-up stays fast.
 COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.evaluate", "routemate.commands.learn",
                               "routemate.commands.models", "routemate.commands.cascade",
-                              "routemate.commands.bench"]
+                              "routemate.commands.bench", "routemate.commands.sandbox"]
 
 
 def _register() -> None:

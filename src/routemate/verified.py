@@ -122,12 +122,14 @@ class Attempt:
         if a.k == 1:
             return v.line() + (f" · low confidence {a.confidence:.2f}" if low else "")
         if a.hard_fail:
-            return f"✗ not verified: {v.summary()} · {a.summary()}"
-        if not a.ran:
-            return f"○ not run: {v.not_run()} ({a.k} samples)"
-        if low:
-            return f"✗ low confidence {a.confidence:.2f}: {a.summary()}"
-        return f"✓ {'verified: ' if v.ran else ''}{a.summary()} · confidence {a.confidence:.2f}"
+            line = f"✗ not verified: {v.summary()} · {a.summary()}"
+        elif not a.ran:
+            line = f"○ not run: {v.not_run()} ({a.k} samples)"
+        elif low:
+            line = f"✗ low confidence {a.confidence:.2f}: {a.summary()}"
+        else:
+            line = f"✓ {'verified: ' if v.ran else ''}{a.summary()} · confidence {a.confidence:.2f}"
+        return line + v.sandbox_note()
 
     def to_json(self) -> dict[str, Any]:
         a = self.agreement

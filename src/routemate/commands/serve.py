@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -33,6 +33,8 @@ def serve(
                          "port can use your models (add [keys.NAME] tables, or set ROUTEMATE_API_KEYS or "
                          "server.api_keys)\n")
 
+    sandbox = _sandbox_line(settings)
+
     if settings.log_url:
         from ..store_postgres import redact_url
 
@@ -43,10 +45,25 @@ def serve(
     def ready(h: str, p: int) -> None:
         models = ", ".join(f"{m.name} ({m.tier})" for m in settings.models.values())
         sys.stderr.write(f"routemate gateway on http://{h}:{p}/v1 · models: {models} · "
-                         f"keys: {'required' if keys else 'off'} · log: {log}\n")
+                         f"keys: {'required' if keys else 'off'} · log: {log} · sandbox: {sandbox}\n")
         sys.stderr.flush()
 
     run(settings, host=host, port=port, warmup=warmup, ready=ready, access_log=access_log)
+
+
+def _sandbox_line(settings: Any) -> str:
+    """The sandbox's state for the start-up banner; a missing layer also gets a warning line that
+    names it and says what becomes of code from clients (``routemate sandbox`` shows each layer)."""
+    from ..verify.sandbox import describe, for_remote_code, layers, usable
+
+    found = layers()
+    missing = found.get("missing") or {}
+    remote = for_remote_code(found, settings.verify.allow_weak_sandbox)
+    if not missing and usable(found):
+        return "full"
+    sys.stderr.write(f"routemate: warning: the sandbox {describe(found)}; "
+                     f"code from gateway clients: {remote}\n")
+    return f"lacks {', '.join(missing)}" if usable(found) else "unavailable"
 
 
 @app.command()

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from .extract import PythonAnswer, check_syntax, find_blocks, python_answer
-from .sandbox import run_python
+from .sandbox import refusal, run_python
 from .spec import Example, Spec, compiles, doctest_want, is_value, read_request
 
 Status = Literal["pass", "fail", "skip"]
+Weaker = tuple[tuple[str, str], ...]     # sandbox layers a run lacked: (layer, what the kernel said)
 _HARNESS = Path(__file__).with_name("_harness.py").read_text(encoding="utf-8")
 CLAIM = re.compile(r"^#+\s*(?P<label>(?:expected\s+)?(?:output|outputs|prints?|returns?|result|expected|answer|"
                    r"should (?:print|return|be))\s*(?:is|will be|would be)?\s*[:=]?|=>|->|→|➞|==)?\s*(?P<want>.+?)\s*$",
@@ -47,6 +48,7 @@ class Verdict:
     code: str = ""
     outputs: tuple[str, ...] = ()    # what the entry function did on each generated input (see agreement)
     entry: str | None = None         # the function those inputs called
+    weaker: Weaker = ()              # sandbox layers the code ran without (docs/verify.md)
 
     @property
     def ok(self) -> bool:
@@ -81,13 +83,18 @@ class Verdict:
         return "nothing to run it against (no examples or tests in the request, none in the answer)"
 
     def line(self) -> str:
-        """How the answer reads once checked: verified, not verified, or not run (and why)."""
+        """How the answer reads once checked: verified, not verified, or not run (and why); and
+        the sandbox layers its code ran without, if any."""
         if not self.ok:
-            return f"✗ not verified: {self.summary()}"
+            return f"✗ not verified: {self.summary()}" + self.sandbox_note()
         if self.ran:
-            return f"✓ verified: {self.summary()}"
+            return f"✓ verified: {self.summary()}" + self.sandbox_note()
         done = ", ".join(c.label for c in self.checks if c.status == "pass" and c.label)
-        return f"○ not run: {self.not_run()}" + (f" · {done}" if done else "")
+        return f"○ not run: {self.not_run()}" + (f" · {done}" if done else "") + self.sandbox_note()
+
+    def sandbox_note(self) -> str:
+        """`` · weaker sandbox: lacks seccomp`` when the code ran without a layer ('' otherwise)."""
+        return f" · weaker sandbox: lacks {', '.join(name for name, _ in self.weaker)}" if self.weaker else ""
 
     def report(self) -> str:
         """The failures, in full, for a repair prompt."""
@@ -96,7 +103,8 @@ class Verdict:
     def to_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "ran": self.ran, "summary": self.summary(), "language": self.language,
                 "checks": [{"name": c.name, "status": c.status, "passed": c.passed, "total": c.total,
-                            "detail": c.detail} for c in self.checks]}
+                            "detail": c.detail} for c in self.checks],
+                "sandbox_missing": dict(self.weaker)}
 
 
 def must_escalate(verdict: Verdict, *, lowered: bool, unverified: str) -> bool:
@@ -158,23 +166,26 @@ def _verify_other(blocks: list, language: str | None) -> Verdict:  # type: ignor
 
 
 def _sandbox(payload: dict[str, object], solution: str, files: dict[str, str], timeout: float,
-             memory_mb: int, strict: bool) -> tuple[list[dict], str, Check | None]:
-    """Run the harness once: its events, what stopped it (for "not reached" details), and, when
-    nothing ran at all, the check that says why (None: it ran)."""
+             memory_mb: int, strict: bool) -> tuple[list[dict], str, Check | None, Weaker]:
+    """Run the harness once: its events, what stopped it (for "not reached" details), when nothing
+    ran at all the check that says why (None: it ran), and the sandbox layers it ran without."""
     reserved = {"solution.py", "spec.json", "main.py"}
     extra = {name: body for name, body in files.items() if name not in reserved}
     result = run_python(_HARNESS, timeout=timeout, memory_mb=memory_mb, strict=strict,
                         files={**extra, "solution.py": solution, "spec.json": json.dumps(payload)})
+    missing = result.layers.get("missing")
+    missing = missing if isinstance(missing, dict) else {}
     if result.limit == "unavailable":    # nothing ran: the answer is unverified, not wrong
-        missing = result.layers.get("missing") if strict else None
-        label = f"not run: the sandbox lacks {', '.join(missing)}" if missing else "not run: no sandbox"
-        why = f"the sandbox lacks {', '.join(missing)}" if missing else "the sandbox could not start"
-        return [], "", Check("run", "skip", detail=f"{why} ({result.stderr.strip()})", label=label)
+        if strict and missing:           # the detail says what to do before the kernel's words
+            return [], "", Check("run", "skip", detail=refusal(missing),
+                                 label=f"not run: the sandbox lacks {', '.join(missing)}"), ()
+        return [], "", Check("run", "skip", detail=f"the sandbox could not start ({result.stderr.strip()})",
+                             label="not run: no sandbox"), ()
     # split on "\n" only: str.splitlines() would also split on the \x1e marker itself
     events = [json.loads(line[1:]) for line in result.stdout.split("\n") if line.startswith("\x1e")]
     stopped = (f"stopped: {result.limit} limit" if result.limit else
                (result.stderr.strip().splitlines() or ["the checks crashed"])[-1])
-    return events, stopped, None
+    return events, stopped, None, tuple((str(k), str(v)) for k, v in missing.items())
 
 
 def _imported(events: list[dict], stopped: str) -> Check | None:
@@ -208,12 +219,13 @@ def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: flo
     payload = {"examples": [e.__dict__ for e in spec.examples], "tests": tests or "", "usage": usage,
                "preamble": spec.preamble, "entry": entry, "inputs": list(inputs),
                "per_check_s": min(5.0, timeout / 2), "per_input_s": min(0.5, timeout / 20)}
-    events, stopped, unavailable = _sandbox(payload, py.definitions, spec.files, timeout, memory_mb, strict)
+    events, stopped, unavailable, weaker = _sandbox(payload, py.definitions, spec.files, timeout, memory_mb,
+                                                    strict)
     if unavailable:
         return Verdict((*checks, unavailable), "python", py.source)
     loaded = _imported(events, stopped)
     if loaded is not None:
-        return Verdict((*checks, loaded), "python", py.source)
+        return Verdict((*checks, loaded), "python", py.source, weaker=weaker)
 
     n_req = len(spec.examples)
     if n_req:
@@ -227,7 +239,8 @@ def _verify_python(spec: Spec, py: PythonAnswer, tests: str | None, timeout: flo
             checks.append(own)
     outputs = {e["i"]: e["out"] for e in events if e["stage"] == "input"}
     return Verdict(tuple(checks), "python", py.source,
-                   tuple(outputs.get(i, f"not reached ({stopped})") for i in range(len(inputs))), entry)
+                   tuple(outputs.get(i, f"not reached ({stopped})") for i in range(len(inputs))), entry,
+                   weaker)
 
 
 def _verify_tests(spec: Spec, py: PythonAnswer, timeout: float, memory_mb: int, strict: bool) -> Verdict:
@@ -242,15 +255,15 @@ def _verify_tests(spec: Spec, py: PythonAnswer, timeout: float, memory_mb: int, 
         return Verdict(tuple(checks), "python", py.source)
     payload = {"tests": tests, "tests_file": "tests.py", "alias_modules": True, "preamble": spec.preamble,
                "per_check_s": min(5.0, timeout / 2)}
-    events, stopped, unavailable = _sandbox(payload, "", spec.files, timeout, memory_mb, strict)
+    events, stopped, unavailable, weaker = _sandbox(payload, "", spec.files, timeout, memory_mb, strict)
     if unavailable:
         return Verdict((*checks, unavailable), "python", py.source)
     loaded = _imported(events, stopped)
     if loaded is not None:    # the user's own code does not load: nothing the answer did
         return Verdict((*checks, replace(loaded, status="skip", detail=f"your code does not load: {loaded.detail}")),
-                       "python", py.source)
+                       "python", py.source, weaker=weaker)
     checks.append(_tests_check(events, stopped, "of its tests", "on your code"))
-    return Verdict(tuple(checks), "python", py.source)
+    return Verdict(tuple(checks), "python", py.source, weaker=weaker)
 
 
 def _defined(source: str) -> set[str]:

@@ -18,7 +18,8 @@ each one guarantees):
 
 A layer the kernel refuses is skipped and named in ``SandboxResult.layers["missing"]``; with
 ``strict=True`` (code from remote clients) a missing layer stops the run before any code runs
-(``limit="unavailable"``).
+(``limit="unavailable"``). ``describe()``, ``for_remote_code()`` and ``refusal()`` put that into
+words for the faces (``routemate sandbox``, the ``serve`` start-up warning, verdicts).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -42,6 +44,7 @@ FILE_MB = 64          # one file
 WORK_MB = 64          # the whole work dir (a tmpfs: it counts against memory, not disk)
 WORK_FILES = 4096     # files and directories in the work dir
 REFUSED = 125         # the bootstrap's exit status when strict and a layer is missing
+NOBODY = 65534        # root's code runs as this uid
 _BOOTSTRAP = (Path(__file__).with_name("_bootstrap.py")).read_text(encoding="utf-8")
 
 
@@ -139,7 +142,8 @@ def _run(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float
     missing = found.get("missing")
     if rc == REFUSED and not stopped and (found.get("fatal") or (strict and isinstance(missing, dict) and missing)):
         refused = strict and isinstance(missing, dict) and missing
-        why = refusal(missing) if refused else f"sandbox: cannot run code safely here: {found['fatal']}"  # type: ignore[arg-type]
+        why = (f"sandbox: {refusal(missing)}" if refused  # type: ignore[arg-type]
+               else f"sandbox: cannot run code safely here: {found['fatal']}")
         return SandboxResult(ok=False, returncode=None, stdout="", stderr=why, timed_out=False,
                              limit="unavailable", duration_s=duration, layers=found)
     limit = stopped or _limit_from(rc, stderr)
@@ -147,11 +151,57 @@ def _run(code: str, *, timeout: float = 10.0, memory_mb: int = 512, cpu_s: float
                          timed_out=stopped == "time", limit=limit, duration_s=duration, layers=found)
 
 
-def refusal(missing: dict[str, object]) -> str:
-    """Why strict mode ran nothing: each missing layer and what the kernel said."""
-    named = "; ".join(f"{layer}: {why}" for layer, why in missing.items())
-    return (f"sandbox: not running code from a remote client, this machine lacks a sandbox layer ({named}); "
-            f"set [verify] allow_weak_sandbox = true to accept the weaker sandbox (docs/verify.md)")
+ACCEPT_WEAK = "set [verify] allow_weak_sandbox = true to accept the weaker sandbox"
+
+
+def refusal(missing: Mapping[str, object]) -> str:
+    """Why strict mode ran nothing: the missing layers and what to do first (an HTTP header may
+    cut what follows), then what the kernel said of each."""
+    reasons = "; ".join(f"{layer}: {why}" for layer, why in missing.items())
+    return (f"the sandbox lacks {', '.join(missing)}, so code from a remote client is not run; {ACCEPT_WEAK} "
+            f"(docs/verify.md) ({reasons})")
+
+
+def describe(found: Mapping[str, object]) -> str:
+    """One line for people: the layers in place or, first, which are missing and why. ``found`` is
+    ``layers()`` or a run's ``SandboxResult.layers``."""
+    missing = found.get("missing") or {}
+    assert isinstance(missing, Mapping)
+    if found.get("fatal"):
+        lacks = f" (it lacks {', '.join(missing)})" if missing else ""
+        return f"cannot run code here{lacks}: {found['fatal']}"
+    if "missing" not in found:     # the run ended before the sandbox reported its layers
+        return "could not start (no probe run finished)"
+    uid = found.get("uid")
+    parts = [f"namespaces {found['namespaces']}" if found.get("namespaces") else "",
+             f"work dir {found['workdir']}" if found.get("workdir") else "",
+             "uid nobody" if uid == NOBODY else f"uid {uid}" if uid is not None else "",
+             "no capabilities" if found.get("capabilities") == "none" else "",
+             f"Landlock ABI {found['landlock']}" if found.get("landlock") else "",
+             "seccomp" if found.get("seccomp") else ""]
+    in_place = ", ".join(p for p in parts if p)
+    if not missing:
+        return f"every layer in place ({in_place})"
+    reasons = "; ".join(f"{layer}: {why}" for layer, why in missing.items())
+    return f"lacks {', '.join(missing)} ({reasons}); in place: {in_place or 'none'}"
+
+
+def usable(found: Mapping[str, object]) -> bool:
+    """Whether code can run at all in a sandbox whose run reported ``found`` (with whatever layers)."""
+    return "missing" in found and not found.get("fatal")
+
+
+def for_remote_code(found: Mapping[str, object], allow_weak: bool) -> str:
+    """What becomes of code a remote client supplied, on a machine whose sandbox is ``found``
+    (``layers()``), with ``[verify] allow_weak_sandbox = allow_weak``."""
+    missing = found.get("missing") or {}
+    if not usable(found):
+        return "not run (the sandbox cannot start)"
+    if not missing:
+        return "runs in the full sandbox"
+    if allow_weak:
+        return "runs in the weaker sandbox ([verify] allow_weak_sandbox = true)"
+    return f"not run ({ACCEPT_WEAK})"
 
 
 def _populate(work: Path, code: str, files: dict[str, str]) -> None:
