@@ -2,6 +2,7 @@
 user through ``setpriv``). Standard library only: it loads ``sandbox.py`` from the directory given.
 
     python sandbox_attacks.py DIR        # DIR holds sandbox.py, _bootstrap.py and _harness.py
+    python sandbox_attacks.py DIR fallback   # only the fallback without namespaces
 
 Sets up what an attacker would go for, owned by the user running it (a 0600 secret file, a 0600
 listening Unix socket, a process with a secret on its command line, a file beside a symlink
@@ -56,6 +57,9 @@ def harness_verdict(sb, harness: str, secret_path: str) -> dict:  # type: ignore
 
 def main() -> None:
     sb = load(sys.argv[1])
+    if sys.argv[2:] == ["fallback"]:      # only the fallback without namespaces (see the test's fixture)
+        print(json.dumps(fallback(sb)))
+        return
     harness = open(os.path.join(sys.argv[1], "_harness.py"), encoding="utf-8").read()
     home = tempfile.mkdtemp(prefix="routemate-attack-")      # the user's own private files
     secret = os.path.join(home, "secret.txt")
@@ -110,8 +114,7 @@ def attacks(sb, harness, home, secret, victim, sock_path, pid, accepted):  # typ
     out["read_own_0600_file"] = outcome(run(f"print(open({secret!r}).read())"))
     out["read_own_0600_file_kernel_only"] = outcome(raw(f"print(open({secret!r}).read())", audit=False))
     out["read_shadow"] = outcome(run("print(open('/etc/shadow').read())"))
-    out["fallback_read"] = outcome(raw(f"print(open({secret!r}).read())", namespaces=False, audit=False))
-    out["fallback_scratch"] = outcome(raw("open('s', 'w').write('x')\nprint(open('s').read())", namespaces=False))
+    out.update(fallback(sb))
     out["list_home"] = outcome(run(f"import os\nprint(os.listdir({home!r}))"))
     out["list_root_dir"] = outcome(run("import os\nprint(os.listdir('/'))"))
     out["read_proc_cmdline"] = outcome(run(
@@ -170,6 +173,27 @@ def attacks(sb, harness, home, secret, victim, sock_path, pid, accepted):  # typ
     with open(secret, "w") as fh:
         fh.write(SECRET)
     return out
+
+
+def fallback(sb):  # type: ignore[no-untyped-def]
+    """The fallback without namespaces, on a secret that file permissions let every user read (root's
+    code runs as nobody), so only Landlock stands between the code and it; the same read with
+    Landlock off shows that it would otherwise succeed."""
+    public = tempfile.mkdtemp(prefix="routemate-public-")
+    os.chmod(public, 0o755)
+    secret = os.path.join(public, "readable.txt")
+    with open(secret, "w") as fh:
+        fh.write(SECRET)
+    os.chmod(secret, 0o644)
+    read = f"print(open({secret!r}).read())"
+    try:
+        return {"fallback_read": outcome(sb._run(read, namespaces=False, audit=False)),
+                "fallback_read_unfenced": outcome(sb._run(read, namespaces=False, audit=False, landlock=False)),
+                "fallback_scratch": outcome(sb._run("open('s', 'w').write('x')\nprint(open('s').read())",
+                                                    namespaces=False)),
+                "fallback_python": sys.executable, "fallback_secret": SECRET}
+    finally:
+        shutil.rmtree(public)
 
 
 def remove_planted_tree(sb, victim):  # type: ignore[no-untyped-def]
