@@ -157,3 +157,27 @@ async def test_n_on_plain_completions(backend):
 
 async def test_abandoning_a_stream_of_samples_stops_every_sample(backend):
     await abandon_after(backend, 6, n=3)
+
+
+def test_the_kv_cache_table_is_what_llama_cpp_allocates(env: dict[str, str]) -> None:
+    """bench/kv_cache.py (docs/models.md) computes the cache from the GGUF headers; llama.cpp, loading
+    each model on disk with that many slots and tokens, must report the same size."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    script = str(REPO / "bench" / "kv_cache.py")
+    out = subprocess.run([sys.executable, script, "--json", "--engine", "--n-ctx", "1024", "--parallel", "2"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = {r["model"]: r for r in json.loads(out.stdout.strip().splitlines()[-1])["models"]}
+    smol = rows["smollm2-135m"]
+    assert (smol["layers"], smol["kv_heads"], smol["key_length"], smol["value_length"]) == (30, 3, 64, 64)
+    assert smol["bytes_per_token"] == 30 * 3 * (64 + 64) * 2 and smol["mib_total"] == 45.0
+    for name, row in rows.items():
+        engine = re.search(r"size =\s*([0-9.]+) MiB \(\s*1024 cells,\s*(\d+) layers,\s*2/2 seqs\)", row["engine"])
+        assert engine, (name, row["engine"])
+        assert float(engine.group(1)) == row["mib_total"] and int(engine.group(2)) == row["layers"], (name, row)
