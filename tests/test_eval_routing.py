@@ -119,3 +119,27 @@ def test_the_shipped_router_is_flagged_on_the_set_it_learned_from(shared_data):
 
     rb = shared_data / "routing" / "routerbench-mbpp.jsonl"
     assert "trained on routerbench-mbpp.jsonl (all split)" in trained_on(LearnedRouter(), rb, "test")
+
+
+@pytest.mark.parametrize("package", ["eval", "verify", "routing"])
+def test_evaluation_checks_and_routing_know_no_terminal_and_no_http(package):
+    """Rendering belongs to the faces: these packages import no rich, typer, CLI or server code."""
+    import ast
+    from pathlib import Path
+
+    import routemate
+
+    root = Path(routemate.__file__).parent
+    banned = {"rich", "typer", "routemate.cli", "routemate.server", "routemate.commands"}
+    found = []
+    for path in sorted((root / package).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = "routemate." + package if node.level == 1 else "routemate" if node.level == 2 else ""
+                names = [".".join(filter(None, [base, node.module or ""])) if node.level else node.module or ""]
+            else:
+                continue
+            found += [f"{path.name}: {n}" for n in names if any(n == b or n.startswith(b + ".") for b in banned)]
+    assert found == []

@@ -28,6 +28,40 @@ def _split_list(values: list[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def _routing_table(report: dict[str, Any]) -> Any:
+    """The sweep of `eval routing` as a terminal table (the report itself is plain data)."""
+    from rich.table import Table
+
+    def pct(x: float | None) -> str:
+        return "—" if x is None else f"{x:.1%}"
+
+    def num(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    cpt, rnd, orc = report["cpt"], report["random"], report["oracle"]
+    t = Table("policy", "quality", "strong share", "APGR", "CPT(50%)", "CPT(80%)", "CPT(95%)",
+              title=f"{report['weak']} → {report['strong']} · {report['n']} prompts · {report['split']}")
+    t.add_row("always weak", num(report["weak_quality"]), pct(0.0), "", "", "", "")
+    t.add_row("always strong", num(report["strong_quality"]), pct(1.0), "", "", "", "")
+    t.add_row("random", "", "", num(rnd["apgr"]), pct(rnd["cpt"]["50"]), pct(rnd["cpt"]["80"]), pct(rnd["cpt"]["95"]))
+    t.add_row(f"[bold]{report['router']}[/]", "", "", f"[bold]{num(report['apgr'])}[/]", pct(cpt["50"]),
+              f"[bold]{pct(cpt['80'])}[/]", pct(cpt["95"]))
+    t.add_row("oracle", num(report["oracle_quality"]), pct(report["oracle_strong_share"]), num(orc["apgr"]),
+              pct(orc["cpt"]["50"]), pct(orc["cpt"]["80"]), pct(orc["cpt"]["95"]))
+    cal = report.get("calibrated")
+    if cal:
+        budget = (f"frontier_share {cal['frontier_share']}" if cal["frontier_share"] is not None
+                  else f"target_quality {cal['target_quality']}")
+        t.add_row(f"{report['router']} at {budget}", num(cal["quality"]), pct(cal["strong_share"]),
+                  f"PGR {num(cal['pgr'])}", "", f"threshold {cal['threshold']:.3f}", "")
+    cost = report.get("cost")
+    if cost and cost["at_cpt80"] is not None:
+        t.caption = (f"cost per 1,000 prompts: always weak ${cost['weak'] * 1000:.2f}, always strong "
+                     f"${cost['strong'] * 1000:.2f}, {report['router']} at CPT(80%) ${cost['at_cpt80'] * 1000:.2f} "
+                     f"({cost['saving_at_cpt80']:.0%} less than always strong)")
+    return t
+
+
 @eval_app.command("routing")
 @friendly
 def eval_routing(
@@ -45,7 +79,7 @@ def eval_routing(
 ) -> None:
     """Sweep the router's threshold: quality vs strong share, APGR, CPT, random and oracle."""
     from ..errors import InvalidRequest
-    from ..eval.routing import evaluate, plot, resolve_router, table
+    from ..eval.routing import evaluate, plot, resolve_router
 
     if frontier_share is not None and target_quality is not None:
         raise InvalidRequest("give --frontier-share or --target-quality, not both")
@@ -57,7 +91,7 @@ def eval_routing(
         print(json.dumps(report))
         return
     con = _wide_console()
-    con.print(table(report))
+    con.print(_routing_table(report))
     if "plot" in report:
         con.print(f"[dim]plot: {report['plot']}[/]")
     if report["trained_on_these"]:
