@@ -222,7 +222,7 @@ def test_output_block_the_answer_shows_is_checked() -> None:
     answer = ("```python\ndef evens(xs):\n    return [x for x in xs if x % 2 == 0]\n\nprint(evens([1, 2, 3, 4]))\n```\n"
               "Output:\n```\n[2, 4]\n```")
     good = verify("Write a function that keeps the even numbers of a list.", answer)
-    assert good.ok and "its own 1 check pass" in good.summary()
+    assert good.ok and "its own 1 check passes" in good.summary()
     wrong = answer.replace("[2, 4]\n```", "[2, 4, 6]\n```")
     bad = verify("Write a function that keeps the even numbers of a list.", wrong)
     assert not bad.ok and "says its example prints [2, 4, 6] but it prints [2, 4]" in bad.report()
@@ -366,3 +366,74 @@ def test_a_verdict_names_the_sandbox_layers_its_code_ran_without(monkeypatch: py
     assert refused.line().startswith("○ not run: the sandbox lacks seccomp, so code from a remote client is "
                                      "not run; set [verify] allow_weak_sandbox = true to accept the weaker "
                                      "sandbox")
+
+
+# -- an example that states no expected result checks nothing ---------------------------------------------
+
+REVERSE_WRONG = ("```python\ndef reverse_string(s):\n    out = []\n    for c in s:\n        out.append(c)\n"
+                 "    return ''.join(out)\n\nprint(reverse_string('hello'))\n```")
+REVERSE_RIGHT = REVERSE_WRONG.replace("for c in s", "for c in reversed(s)")
+ASK = "Write a Python function that reverses a string"
+
+
+def test_an_example_that_only_prints_is_not_a_check() -> None:
+    verdict = verify(ASK, REVERSE_WRONG)     # wrong, and its example says nothing about what it should print
+    assert verdict.ok and not verdict.ran and verdict.executed and verdict.state == "not-checked"
+    line = verdict.line()
+    assert line.startswith("○ ran its example without error; not checked: no example states an expected result")
+    assert "verified" not in line and "✓" not in line and "check" not in line.replace("not checked", "")
+
+
+@pytest.mark.parametrize("comment, tail", [
+    ("  # Output: olleh", ""),                   # on the print line
+    ("  # -> 'olleh'", ""),
+    ("  # prints olleh", ""),
+    ("", "\nOutput: `olleh`"),                   # on the line after the code
+    ("", "\nOutput: olleh"),
+    ("", "\nThis will output: 'olleh'"),
+    ("", "\nThe result is: olleh."),
+    ("", "\nOutput:\n```\nolleh\n```"),
+])
+def test_an_example_that_states_its_output_is_checked(comment: str, tail: str) -> None:
+    right, wrong = (a.replace("print(reverse_string('hello'))", "print(reverse_string('hello'))" + comment) + tail
+                    for a in (REVERSE_RIGHT, REVERSE_WRONG))
+    good = verify(ASK, right)
+    assert good.ok and good.ran and good.state == "pass" and good.line().startswith("✓ verified"), good.line()
+    bad = verify(ASK, wrong)
+    assert not bad.ok and bad.state == "fail" and bad.line() == "✗ not verified: its own examples fail"
+
+
+def test_an_output_line_that_describes_rather_than_shows_is_not_a_claim() -> None:
+    verdict = verify(ASK, REVERSE_RIGHT + "\nOutput: the reversed string")
+    assert verdict.ok and not verdict.ran
+
+
+@pytest.mark.parametrize("example", [
+    "print(reverse_string('abc'))  # Output: cba",
+    "print(reverse_string('abc'))  # -> 'cba'",
+    "print(reverse_string('abc'))  # prints cba",
+    "print(reverse_string('abc'))\nOutput: cba",
+    "```python\nprint(reverse_string('abc'))\n```\nExpected output:\n```\ncba\n```",
+    "For example, print(reverse_string('abc')) prints cba.",
+])
+def test_a_printed_example_in_the_request_is_run(example: str) -> None:
+    prompt = f"Write a Python function reverse_string(s).\n{example}"
+    right = "```python\ndef reverse_string(s):\n    return s[::-1]\n```"
+    good = verify(prompt, right)
+    assert good.ok and good.ran and "1/1 examples from the prompt pass" in good.summary(), good.report()
+    bad = verify(prompt, right.replace("s[::-1]", "s"))
+    assert not bad.ok and "1/1 examples from the prompt fail" in bad.summary()
+    assert "print(reverse_string('abc')) shows " in bad.report() and "got abc, expected " in bad.report()
+
+
+def test_code_that_raises_when_run_is_never_shown_as_checked() -> None:
+    # an answer whose code raises the moment it runs, with nothing in the request to run it against
+    from routemate.verify.agreement import agree, judge
+
+    answer = "```python\ndef reverse_string(text):\n    return text.reverse()\n```"
+    a = agree(ASK, [answer])
+    v = a.verdict
+    assert v.ok and not v.ran and v.state == "not-checked"
+    assert v.line().startswith("○ ran on ") and "generated inputs (all " in v.line() and "raise)" in v.line()
+    assert "verified" not in v.line() and "✓" not in v.line()
+    assert judge(a, 0.5, unverified="escalate")[0]       # nothing checked it: stricter settings escalate it

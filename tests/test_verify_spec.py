@@ -116,3 +116,53 @@ def test_a_request_for_tests_of_attached_code_is_a_test_request() -> None:
     spec = read_request(f"Write pytest tests for this file.\n\nslugify.py:\n```python\n{SLUGIFY}```")
     assert spec.wants_tests and spec.files == {"slugify.py": SLUGIFY} and spec.names == ()
     assert not read_request("Write a function slugify(text) with unit tests.").wants_tests
+
+
+# -- printed examples: what `print(f(x))` shows, stated in a comment, in prose or on an Output line -----
+
+def printed(prompt: str) -> list[tuple[str, str, str]]:
+    return [(e.kind, e.source, e.want) for e in read_request(prompt).examples]
+
+
+@pytest.mark.parametrize("prompt, want", [
+    ("Write reverse(s).\nprint(reverse('abc'))  # Output: cba", "cba"),
+    ("Write reverse(s).\nprint(reverse('abc'))  # -> 'cba'", "'cba'"),
+    ("Write reverse(s).\nprint(reverse('abc'))  # prints cba", "cba"),
+    ("Write reverse(s).\nprint(reverse('abc'))  # expected output: cba", "cba"),
+    ("Write reverse(s).\nprint(reverse('abc'))\nOutput: cba", "cba"),
+    ("Write reverse(s).\nprint(reverse('abc'))\n# Output: cba", "cba"),
+    ("Write reverse(s).\n```python\nprint(reverse('abc'))\n```\n\nExpected output: `cba`", "cba"),
+    ("Write reverse(s).\n```python\nprint(reverse('abc'))\n```\nOutput:\n```\ncba\n```", "cba"),
+    ("Write reverse(s). For example, print(reverse('abc')) prints cba.", "cba"),
+    ("Write reverse(s): `print(reverse('abc'))` should print `cba`.", "cba"),
+    ("Écris une fonction Python reverse(s). Par exemple print(reverse('abc')) affiche cba.", "cba"),
+    ("Schreibe eine Python-Funktion reverse(s). print(reverse('abc')) gibt cba aus.", "cba"),
+    ("Schrijf een Python-functie reverse(s). print(reverse('abc')) drukt cba af.", "cba"),
+    ("Escribe una función reverse(s): print(reverse('abc')) imprime cba.", "cba"),
+    ("Write reverse(s).\nprint(reverse('abc'))\nSortie : cba", "cba"),
+])
+def test_a_print_that_states_what_it_shows_is_an_example(prompt: str, want: str) -> None:
+    assert printed(prompt) == [("print", "reverse('abc')", want)]
+    assert read_request(prompt).entry == "reverse"
+
+
+def test_several_prints_pair_with_the_output_lines_under_them() -> None:
+    prompt = ("Write reverse(s).\n```python\nprint(reverse('abc'))\nprint(reverse('xy'))\n```\nOutput:\n"
+              "```\ncba\nyx\n```")
+    assert printed(prompt) == [("print", "reverse('abc')", "cba"), ("print", "reverse('xy')", "yx")]
+
+
+def test_a_call_with_its_value_in_a_comment_is_an_example() -> None:
+    assert printed("Write reverse(s).\nreverse('abc')  # 'cba'") == [("arrow", "reverse('abc')", "'cba'")]
+    assert printed("Write count(s).\ncount('abc')  # -> 3") == [("arrow", "count('abc')", "3")]
+
+
+@pytest.mark.parametrize("prompt", [
+    "Write reverse(s).\nprint(reverse('abc'))",                              # states nothing
+    "Write reverse(s).\nprint(reverse('abc'))  # try it with your own text",   # a remark
+    "Write reverse(s).\nprint(reverse('abc'))\n\nThen explain how it works.",
+    "Write reverse(s). Calling print(reverse('abc')) is how to try it.",
+    "Write reverse(s).\nreverse('abc')  # call it like this",
+])
+def test_a_print_that_states_nothing_is_not_an_example(prompt: str) -> None:
+    assert read_request(prompt).examples == ()

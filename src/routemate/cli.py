@@ -238,7 +238,7 @@ async def _ask_checked(rm: Any, request: ChatRequest, tests: Optional[str], as_j
         footer = footer.replace(f"${answer.cost_usd:.6f}", f"${result.cost_usd:.6f} in {len(result.attempts)} attempts")
     err.print(footer)
     if decided is not None and decided.live:   # streamed before it was checked: the verdict comes now
-        err.print(f"[{'green' if result.ok and result.verdict.ran else 'yellow'}]{_escape(result.attempts[-1].line())}[/]")
+        err.print(f"[{'green' if result.state == 'pass' else 'yellow'}]{_escape(result.attempts[-1].line())}[/]")
     verdict = result.verdict
     if verdict is not None and not verdict.ok:
         lines = [line.strip() for c in verdict.failed for line in (c.detail or "").splitlines() if line.strip()]

@@ -32,7 +32,7 @@ from .routing import Decision, Policy, Score, decide
 from .routing.features import of_request
 from .service import Answer, Run
 from .verify.agreement import Agreement, Confidence, agree, judge
-from .verify.checks import Verdict
+from .verify.checks import NOTHING_STATED, Verdict
 from .verify.spec import asks_for_code
 
 TIER_RANK = {"local": 0, "frontier": 1}
@@ -124,12 +124,27 @@ class Attempt:
         if a.hard_fail:
             line = f"✗ not verified: {v.summary()} · {a.summary()}"
         elif not a.ran:
-            line = f"○ not run: {v.not_run()} ({a.k} samples)"
+            return f"{v.line()} · {a.k} samples"
         elif low:
             line = f"✗ low confidence {a.confidence:.2f}: {a.summary()}"
+        elif not v.ran:     # the samples agree with each other, but nothing said what they should give
+            line = f"○ {a.summary()}; not checked: {NOTHING_STATED} · confidence {a.confidence:.2f}"
         else:
-            line = f"✓ {'verified: ' if v.ran else ''}{a.summary()} · confidence {a.confidence:.2f}"
+            line = f"✓ verified: {a.summary()} · confidence {a.confidence:.2f}"
         return line + v.sandbox_note()
+
+    @property
+    def state(self) -> str:
+        """``pass``, ``fail``, ``not-checked`` (it ran, or its samples were compared, but nothing
+        stated an expected result) or ``not-run``: what the faces show as the verdict's state."""
+        a = self.agreement
+        if a is None:
+            return "not-checked"
+        if a.hard_fail or not a.verdict.ok:
+            return "fail"
+        if a.verdict.ran:
+            return "pass"
+        return "not-checked" if a.ran or a.verdict.executed else "not-run"
 
     def to_json(self) -> dict[str, Any]:
         a = self.agreement
@@ -169,6 +184,11 @@ class Verified:
     def ok(self) -> bool:
         return self.verdict is not None and self.verdict.ok
 
+    @property
+    def state(self) -> str:
+        """The state of the answer shown (``Attempt.state``)."""
+        return self.attempts[-1].state if self.attempts else "not-checked"
+
     def note(self) -> str:
         """The line shown with the answer, e.g. ``✓ verified: 3 of 4 samples agree on 9 inputs; ...``."""
         last = self.attempts[-1].line() if self.attempts else "not checked"
@@ -201,6 +221,7 @@ class Decided:
     note: str
     live: bool
     verdict: Verdict | None = None     # None when live
+    state: str = "pending"             # Attempt.state once checked; "pending" when live
 
 
 @dataclass(frozen=True)
@@ -369,7 +390,8 @@ class Cascade:
                     result = Verified(answer, attempts, skipped_cheap=skipped, kept_local=kept_local,
                                       stays=stays if escalate or not agreement.verdict.ok else None)
                     if not live:
-                        yield Decided(answer.decision, result.note(), live=False, verdict=agreement.verdict)
+                        yield Decided(answer.decision, result.note(), live=False, verdict=agreement.verdict,
+                                      state=result.state)
                         yield Chunk(content=answer.text)
                     yield Finished(result)
                     return

@@ -5,8 +5,9 @@ An answer is sent once it is chosen: a cheap answer once it has been checked, th
 the ladder live as it streams (checked after). The client sees one answer, exactly as OpenAI would
 send it, plus headers:
 
-- ``x-routemate-verify``: ``pass`` / ``fail`` / ``not-run`` / ``pending`` (streamed live, checked
-  after: a final ``: routemate verify=...`` SSE comment carries the verdict), then the note;
+- ``x-routemate-verify``: ``pass`` / ``fail`` / ``not-checked`` (it ran, but nothing stated an
+  expected result) / ``not-run`` / ``pending`` (streamed live, checked after: a final
+  ``: routemate verify=...`` SSE comment carries the verdict), then the note;
 - ``x-routemate-attempts``: the models tried, in order (``llama,gpt4o``).
 
 Opting out or in, per request: the header ``x-routemate-verify: off`` (or ``on``), or the body
@@ -150,17 +151,13 @@ class VerifiedAnswer:
         """The routemate headers: what answered, why, and how it was checked (pending when live)."""
         if result is not None:
             v = result.verdict
-            state = "not-checked" if v is None else ("fail" if not v.ok else "pass" if v.ran else "not-run")
-            note, decision = result.note(), result.answer.decision
+            state, note, decision = result.state, result.note(), result.answer.decision
             models = [a.answer.model for a in result.attempts]
         else:
             assert decided is not None
-            verdict = decided.verdict
-            if verdict is None:
-                state, note = "pending", "; ".join(filter(None, [decided.note, "checked after the stream"]))
-            else:
-                state = "fail" if not verdict.ok else "pass" if verdict.ran else "not-run"
-                note = decided.note
+            state, note = decided.state, decided.note
+            if decided.verdict is None:
+                note = "; ".join(filter(None, [decided.note, "checked after the stream"]))
             decision = decided.decision
             models = [run.decision.model for run in cascade.runs]
         from ..privacy import redact
@@ -198,7 +195,7 @@ class VerifiedAnswer:
         if live:
             from ..privacy import redact
 
-            state = "fail" if not result.ok else "pass" if result.verdict and result.verdict.ran else "not-run"
+            state = result.state
             note = redact(self.ex.gw.settings, _ascii_note(result.note()))
             events.append(f": routemate verify={state}; {header_safe(note)}\n\n".encode())
         events.append(DONE)

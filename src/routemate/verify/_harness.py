@@ -178,6 +178,16 @@ def check_example(ex):
             return same(got, want), short(repr(got)), short(repr(want))
         run(lambda: exec(compile(tree, "example", "exec"), glb), printed)
         return True, "", ""
+    if kind == "print":      # what print(call) shows: anything the call prints, then str() of its value
+        value = run(lambda: eval(compile(source, "example", "eval"), glb), printed)
+        got = printed.getvalue() + str(value)
+        want = ex["want"]
+        if got.strip() == want.strip() or " ".join(got.split()) == " ".join(want.split()):
+            return True, short(got.strip()), want.strip()
+        ok, expected = literal(want)      # "# -> 'cba'" for a print that shows cba
+        if ok and not printed.getvalue() and same(value, expected):
+            return True, short(got.strip()), want.strip()
+        return False, short(got.strip()), want.strip()
     if kind == "arrow":
         got = run(lambda: eval(compile(source, "example", "eval"), glb), printed)
         ok, want = literal(ex["want"])

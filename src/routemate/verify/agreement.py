@@ -28,7 +28,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .checks import Verdict, verify
+from .checks import NOTHING_STATED, Verdict, verify
 from .extract import python_answer
 from .inputs import LIMIT, generate
 from .spec import Spec, read_request
@@ -209,6 +209,8 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
     if threshold is None:
         return False, ""
     if not a.ran and (lowered or unverified == "escalate"):
+        if v.executed:
+            return True, f"failed (not checked: it ran {v.what_ran()}, but {NOTHING_STATED})"
         return True, "failed (nothing could be run against its code)"
     if a.confidence < threshold:
         return True, f"has low confidence {a.confidence:.2f} ({a.summary() or v.summary()})"

@@ -21,14 +21,12 @@ from typing import Literal
 
 from .extract import PythonAnswer, check_syntax, find_blocks, python_answer
 from .sandbox import refusal, run_python
-from .spec import Example, Spec, compiles, doctest_want, is_value, read_request
+from .spec import Example, Spec, claimed, compiles, doctest_want, read_request
 
 Status = Literal["pass", "fail", "skip"]
 Weaker = tuple[tuple[str, str], ...]     # sandbox layers a run lacked: (layer, what the kernel said)
+NOTHING_STATED = "no example states an expected result"
 _HARNESS = Path(__file__).with_name("_harness.py").read_text(encoding="utf-8")
-CLAIM = re.compile(r"^#+\s*(?P<label>(?:expected\s+)?(?:output|outputs|prints?|returns?|result|expected|answer|"
-                   r"should (?:print|return|be))\s*(?:is|will be|would be)?\s*[:=]?|=>|->|→|➞|==)?\s*(?P<want>.+?)\s*$",
-                   re.I)
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,39 @@ class Verdict:
     @property
     def ran(self) -> bool:
         """Whether any check ran the code against an expectation (examples, tests, or its own
-        examples), not just parsed or imported it."""
+        examples), not just parsed or imported it. An example that only prints, stating no
+        expected result, checks nothing: it is ``executed``, not ``ran``."""
         return any(c.status == "pass" and c.name in ("examples", "tests", "own") for c in self.checks)
+
+    @property
+    def inputs_run(self) -> tuple[int, int]:
+        """(generated inputs it finished, how many of them raised)."""
+        done = [o for o in self.outputs if not o.startswith(("not reached", "not defined", "timeout"))]
+        return len(done), sum(o.startswith("raises") for o in done)
+
+    @property
+    def executed(self) -> bool:
+        """Whether its code ran at all (its example, or generated inputs), checked or not."""
+        return self.check("runs") is not None or self.inputs_run[0] > 0
+
+    @property
+    def state(self) -> str:
+        """``pass`` (something checked what it gives), ``fail``, ``not-checked`` (it ran, but nothing
+        stated an expected result) or ``not-run`` (nothing ran)."""
+        if not self.ok:
+            return "fail"
+        if self.ran:
+            return "pass"
+        return "not-checked" if self.executed else "not-run"
+
+    def what_ran(self) -> str:
+        """What ran when nothing checked it: ``its example without error and on 7 generated inputs``."""
+        parts = ["its example without error"] if self.check("runs") is not None else []
+        n, raised = self.inputs_run
+        if n:
+            raises = f" ({'all' if raised == n and n > 1 else raised} raise{'s' * (raised == 1)})" if raised else ""
+            parts.append(f"on {n} generated input{'s' * (n != 1)}{raises}")
+        return " and ".join(parts)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -83,13 +112,16 @@ class Verdict:
         return "nothing to run it against (no examples or tests in the request, none in the answer)"
 
     def line(self) -> str:
-        """How the answer reads once checked: verified, not verified, or not run (and why); and
-        the sandbox layers its code ran without, if any."""
+        """How the answer reads once checked: verified, not verified, ran but not checked, or not
+        run (and why); and the sandbox layers its code ran without, if any."""
         if not self.ok:
             return f"✗ not verified: {self.summary()}" + self.sandbox_note()
         if self.ran:
             return f"✓ verified: {self.summary()}" + self.sandbox_note()
-        done = ", ".join(c.label for c in self.checks if c.status == "pass" and c.label)
+        done = ", ".join(c.label for c in self.checks if c.status == "pass" and c.label and c.name != "runs")
+        if self.executed:
+            return (f"○ ran {self.what_ran()}; not checked: {NOTHING_STATED}" + (f" · {done}" if done else "")
+                    + self.sandbox_note())
         return f"○ not run: {self.not_run()}" + (f" · {done}" if done else "") + self.sandbox_note()
 
     def sandbox_note(self) -> str:
@@ -403,7 +435,7 @@ def _own_check(events: list[dict], py: PythonAnswer, code: str, claims: int, sto
         checks += len(py.outputs)
         printed = [_norm(line) for line in usage.get("printed", "").splitlines() if line.strip()]
         for block in py.outputs:
-            missing = [line.strip() for line in block.splitlines() if line.strip() and _norm(line) not in printed]
+            missing = [line.strip() for line in block.splitlines() if line.strip() and not _shown(line, printed)]
             if missing and printed:
                 shown = " | ".join(line.strip() for line in usage["printed"].strip().splitlines()[:6])
                 problems.append(f"it says its example prints {' | '.join(missing[:3])} but it prints {shown}")
@@ -419,8 +451,9 @@ def _own_check(events: list[dict], py: PythonAnswer, code: str, claims: int, sto
     if not checks and not py.usage.strip():
         return None
     if checks:
-        return Check("own", "pass", checks, checks, label=f"its own {checks} check{'s' * (checks > 1)} pass")
-    return Check("own", "pass", label="its example runs")
+        return Check("own", "pass", checks, checks, label=f"its own {checks} check{'s pass' if checks > 1 else ' passes'}")
+    # it ran without error, and that is all: nothing says what it should have printed or returned
+    return Check("runs", "pass", detail=NOTHING_STATED, label="its example runs without error")
 
 
 def _without_comment(line: str) -> str:
@@ -431,6 +464,18 @@ def _without_comment(line: str) -> str:
         return line.split("#", 1)[0].strip()
     cut = next((t.start[1] for t in tokens if t.type == tokenize.COMMENT), None)
     return (line.strip() if cut is None else line.strip()[:cut]).strip()
+
+
+def _shown(line: str, printed: list[str]) -> bool:
+    """Whether an output line the answer claims is among the lines it printed; ``'cba'`` claims
+    what ``print`` shows as ``cba``."""
+    if _norm(line) in printed:
+        return True
+    try:
+        value = ast.literal_eval(line.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return isinstance(value, str) and _norm(value) in printed
 
 
 def _norm(line: str) -> str:
@@ -460,7 +505,7 @@ def _instrument(usage: str) -> tuple[str, int]:
                 and len(node.value.args) == 1 and not node.value.keywords and node.lineno == node.end_lineno):
             continue
         comment = comments.get(node.lineno)
-        want = _claimed(comment) if comment else None
+        want = claimed(comment) if comment else None
         if want is None:
             continue
         line = lines[node.lineno - 1]
@@ -471,19 +516,6 @@ def _instrument(usage: str) -> tuple[str, int]:
         lines[node.lineno - 1] = f"{indent}__rm_expect({arg}, {want!r}, {node.lineno})"
         claims += 1
     return "\n".join(lines) + "\n", claims
-
-
-def _claimed(comment: str) -> str | None:
-    m = CLAIM.match(comment.strip())
-    if not m:
-        return None
-    want = m.group("want").strip().rstrip(".")
-    if is_value(want):
-        return want
-    # plain text counts only after an explicit label and when it is short (not a remark)
-    if m.group("label") and len(want.split()) <= 3 and not want.endswith(":"):
-        return want.strip("'\"`")
-    return None
 
 
 def _transcript_examples(text: str) -> list[Example]:

@@ -38,6 +38,7 @@ class Block:
     tag: str = ""           # what followed the fence, as written
     fenced: bool = True
     lead: str = ""          # the last line of prose before the block ("Output:")
+    trail: str = ""         # the first line of prose after it ("Output: `cba`")
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,17 @@ def find_blocks(text: str) -> list[Block]:
         blocks.append(Block(m.group("body").strip("\n"), "python", m.group("tag").lower()))
     if blocks:
         return blocks
-    for m in FENCE.finditer(text):
+    fences = list(FENCE.finditer(text))
+    for i, m in enumerate(fences):
         body = textwrap.dedent(m.group("body"))   # fences indented inside a list item
         tag = m.group("tag")
         lang = normalise_language(tag) if tag else None
         if lang in PY_TAGS:
             lang = "python"
         before = text[:m.start()].rstrip().rsplit("\n", 1)[-1]
-        blocks.append(Block(body.rstrip() + "\n", lang or guess_language(body), tag, lead=before))
+        after = text[m.end():fences[i + 1].start() if i + 1 < len(fences) else len(text)].strip()
+        blocks.append(Block(body.rstrip() + "\n", lang or guess_language(body), tag, lead=before,
+                            trail=after.split("\n", 1)[0]))
     if blocks:
         return blocks
     bare = _bare_code(text)
@@ -167,6 +171,9 @@ def python_answer(text: str) -> PythonAnswer | None:
             errors.append(f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg)
             continue
         sources.append(block.code)
+        said = _output_in_prose(block.trail)
+        if said is not None and re.search(r"^\s*print\s*\(", block.code, re.M):
+            outputs.append(said)
         lines = block.code.splitlines()
         for node in tree.body:
             segment = _segment(lines, node)
@@ -202,6 +209,29 @@ def python_answer(text: str) -> PythonAnswer | None:
 
 OUTPUT_LEAD = re.compile(r"(?i)\b(output|outputs|prints?|printed|result|results|returns?|should see|displays?)\b"
                          r"[^\n]*:?\s*$")
+
+
+# "Output: `cba`", "This will output: cba", "The result is: [1, 2]" on the line after a code block
+OUTPUT_IN_PROSE = re.compile(r"^\W*(?:the\s+|this\s+(?:will\s+|should\s+|would\s+)?|it\s+(?:will\s+)?)?"
+                             r"(?:expected\s+)?(?:output|outputs|prints?|printed|result|displays?)\b[^:\n]{0,25}:\s*"
+                             r"(?P<want>\S.*?)\s*$", re.I)
+
+
+def _output_in_prose(line: str) -> str | None:
+    """The output a line of prose says the code above prints, when it is unmistakably output: a
+    value, text in backticks or quotes, or one word."""
+    m = OUTPUT_IN_PROSE.match(line)
+    if m is None:
+        return None
+    want = m.group("want").rstrip(".")
+    quoted = re.fullmatch(r"`([^`]+)`|\"([^\"]+)\"", want)
+    if quoted:
+        return next(g for g in quoted.groups() if g is not None)
+    try:
+        ast.literal_eval(want)
+        return want
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return want if re.fullmatch(r"[^\s`]+", want) else None
 
 
 def _plain_output(text: str) -> bool:

@@ -113,9 +113,28 @@ CODE_NOUNS = re.compile(
     r"скрипт|код)\b|函数|代码|程序|関数", re.I)
 
 
+# What a comment after ``print(x)`` may say about its output: ``# Output: cba``, ``# -> 'cba'``,
+# ``# prints cba``, ``# [1, 2]``.
+CLAIM = re.compile(r"^#+\s*(?P<label>(?:expected\s+)?(?:output|outputs|prints?|returns?|result|expected|answer|"
+                   r"should (?:print|return|be)|sortie|affiche|ausgabe|gibt aus|uitvoer|salida|imprime|saída|"
+                   r"stampa|输出|вывод)\s*(?:is|will be|would be)?\s*[:=]?|=>|->|→|➞|==)?\s*(?P<want>.+?)\s*$",
+                   re.I)
+# ``print(f(x))`` and what it prints, in prose: "prints cba", "should print cba", "affiche cba"
+PRINTS = re.compile(r"^\s*(?:,\s*)?(?:(?:should|must|will|would)\s+(?:print|output|display)|prints|outputs|displays|"
+                    r"affiche|doit afficher|devrait afficher|gibt|druckt|sollte|drukt|moet|imprime|debe imprimir|"
+                    r"deve imprimir|stampa|dovrebbe stampare|выводит|должна вывести|输出|==>|=>|->|→|➞)\s*:?\s*", re.I)
+# A line that gives the output of the example code above it: "Output: cba", "Expected output:"
+OUTPUT_LINE = re.compile(r"^\s*(?:#+\s*|//\s*|[-*•]\s*)?(?:expected\s+)?(?:output|outputs|prints|printed|result|sortie|ausgabe|"
+                         r"uitvoer|salida|saída|saida|uscita|输出|вывод)\s*[:：]\s*(?P<want>.*?)\s*$", re.I)
+PRINT_AT = re.compile(r"(?<![\w.])print\s*\(")
+
+
 @dataclass(frozen=True)
 class Example:
-    kind: Literal["doctest", "assert", "arrow"]
+    """``doctest``: source and its output; ``assert``: a statement; ``arrow``: a call and the value
+    it returns; ``print``: a call and what ``print(call)`` shows."""
+
+    kind: Literal["doctest", "assert", "arrow", "print"]
     source: str
     want: str = ""
 
@@ -123,6 +142,8 @@ class Example:
     def text(self) -> str:
         if self.kind == "assert":
             return self.source
+        if self.kind == "print":
+            return f"print({self.source}) shows {self.want}"
         return f"{self.source} -> {self.want}" if self.want else self.source
 
 
@@ -325,6 +346,9 @@ def _examples(prompt: str, defined: set[str]) -> list[Example]:
     for source, want in _doctests(prompt):
         if source and compiles(source, "exec"):
             add(Example("doctest", source, want))
+    for ex in _print_examples(prompt):
+        if not defined or called_name(ex.source) in defined:
+            add(ex)
     for raw in prompt.splitlines():
         line = raw.strip()
         if line.startswith(">>>") or len(line) > 2000:
@@ -370,6 +394,114 @@ def _doctests(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _print_examples(prompt: str) -> list[Example]:
+    """``print(f(x))`` lines that say what they print: in a comment (``# Output: cba``), in prose
+    after the call ("prints cba"), or on the ``Output:`` line(s) after a run of prints (in the
+    same code block or just after it). A print that states nothing is not an example."""
+    lines = prompt.splitlines()
+    out: list[Example] = []
+    i = 0
+    while i < len(lines):
+        run: list[str] = []           # consecutive prints that state nothing on their own line
+        while i < len(lines):
+            found = _print_line(lines[i])
+            if found is None:
+                break
+            call, want = found
+            if want is not None:
+                out.append(Example("print", call, want))
+                run = []
+            else:
+                run.append(call)
+            i += 1
+        if not run:
+            i += 1
+            continue
+        wants = _output_after(lines, i)
+        if wants is not None:
+            if len(wants) == len(run):
+                out += [Example("print", call, want) for call, want in zip(run, wants)]
+            elif len(run) == 1:
+                out.append(Example("print", run[0], "\n".join(wants)))
+    return out
+
+
+def _print_line(raw: str) -> tuple[str, str | None] | None:
+    """(the call printed, what the line says it prints or None) for a ``print(call)`` line."""
+    line = raw.strip()
+    if line.startswith(">>>"):           # a doctest: its output is read as such
+        return None
+    line = line.replace("`", " ").lstrip("*-•> ").strip()
+    at = PRINT_AT.search(line)
+    if at is None:
+        return None
+    args = _balanced(line, at.end() - 1)
+    if args is None or not _is_call(args[1:-1].strip()):
+        return None
+    call, rest = args[1:-1].strip(), line[at.end() - 1 + len(args):].strip()
+    if not rest:
+        return (call, None) if at.start() == 0 else None     # mid-sentence, it must say what it prints
+    if rest.startswith("#"):
+        return call, claimed(rest)
+    m = PRINTS.match(rest)
+    if not m:
+        return None
+    want = re.split(r"[.;,]\s|[.;]$|\s+#", rest[m.end():].strip(), maxsplit=1)[0].strip()
+    return call, _stated(PRINT_CLOSERS.sub("", want))
+
+
+def _output_after(lines: list[str], i: int) -> list[str] | None:
+    """The output an ``Output:`` line after line ``i`` gives (past blank and fence lines): the rest
+    of that line, or the lines (or fenced block) under it."""
+    while i < len(lines) and (not lines[i].strip() or FENCE_LINE.match(lines[i])):
+        i += 1
+    m = OUTPUT_LINE.match(lines[i]) if i < len(lines) else None
+    if m is None:
+        return None
+    if m.group("want"):
+        want = _stated(m.group("want"), plain=True)
+        return [want] if want else None
+    body: list[str] = []
+    i += 1
+    fenced = i < len(lines) and bool(FENCE_LINE.match(lines[i]))
+    i += fenced
+    while i < len(lines) and lines[i].strip() and not FENCE_LINE.match(lines[i]) and len(body) < 40:
+        body.append(lines[i].strip())
+        i += 1
+    return body or None
+
+
+FENCE_LINE = re.compile(r"^\s*(`{3,}|~{3,})")
+# Verbs that close the clause after the output ("gibt cba aus", "moet cba afdrukken")
+PRINT_CLOSERS = re.compile(r"\s+(?:aus|af|ausgeben|drucken|anzeigen|zeigen|afdrukken|tonen|weergeven|printen)$", re.I)
+
+
+def claimed(comment: str) -> str | None:
+    """What a comment after ``print(x)`` says it prints, if it says (``# Output: cba``, ``# [1, 2]``)."""
+    m = CLAIM.match(comment.strip())
+    if not m:
+        return None
+    want = m.group("want").strip().rstrip(".")
+    if is_value(want):
+        return want
+    # plain text counts only after an explicit label and when it is short (not a remark)
+    if m.group("label") and len(want.split()) <= 3 and not want.endswith(":"):
+        return want.strip("'\"`")
+    return None
+
+
+def _stated(want: str, *, plain: bool = False) -> str | None:
+    """A value, or short text (any text on an ``Output:`` line: ``plain``), without quotes or backticks."""
+    want = want.strip().strip("`").strip()
+    if not want:
+        return None
+    if is_value(want):
+        return want
+    if plain or len(want.split()) <= 3:
+        return want.strip("'\"").strip() or None
+    return None
+
+
 def _line_examples(line: str) -> list[Example]:
     found: list[Example] = []
     for m in ASSERT_AT.finditer(line):
@@ -407,6 +539,9 @@ def _line_examples(line: str) -> list[Example]:
         rest = line[m.end() - 1 + len(call):]
         conn = CONNECTOR.match(rest)
         if not conn:
+            said = claimed(rest) if rest.strip().startswith("#") else None     # f(x)  # -> 5
+            if said is not None and is_value(said):
+                found.append(Example("arrow", source, said))
             continue
         want = _value_after(rest[conn.end():], strong=conn.group("weak") is None)
         if want is not None:
