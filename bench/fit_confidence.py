@@ -37,7 +37,8 @@ def rows_for(path: Path, weak: str, strong: str, ks: list[int], workers: int, ca
     if cache is not None and cache.exists():
         for line in cache.read_text().splitlines():
             rec = json.loads(line)
-            done[f"{rec['id']}/{rec['k']}"] = rec
+            if set(FEATURES) <= set(rec["features"]):     # rows cached before a feature was added are redone
+                done[f"{rec['id']}/{rec['k']}"] = rec
     jobs = [(r, k) for r in data for k in ks if f"{r.id}/{k}" not in done]
     out = list(done.values())
     sink = cache.open("a") if cache is not None else None

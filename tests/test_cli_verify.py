@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import routemate_without
-from test_verified import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
+from test_verified import BAD, GOOD, PRINTS_ONLY, PROMPT, REVERSE, local_fake, two_fakes  # noqa: F401  (fixtures)
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -175,3 +175,53 @@ def test_nothing_to_run_is_said_plainly(two_fakes: Any) -> None:
     r = cli("ask", "Write a Python function greet(person) that greets someone.", "--model", "llama")
     assert r.returncode == 0, r.stderr
     assert "○ not run: nothing to run it against" in r.stderr and "checked" not in r.stderr
+
+
+RIGHT_REVERSE = ("```python\ndef reverse_string(s):\n    return s[::-1]\n\nprint(reverse_string('hello'))\n```\n"
+                 "Output: `olleh`")
+
+
+def test_an_example_that_only_prints_is_never_shown_as_verified(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = PRINTS_ONLY            # wrong, and its example prints without saying what it expects
+    r = cli("ask", REVERSE)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[1].startswith("○ 4 of 4 samples agree on ")
+    assert "; not checked: no example states an expected result · confidence " in lines[1]
+    assert "verified" not in r.stderr and "✓" not in r.stderr and frontier.requests == []
+
+
+def test_a_single_answer_whose_example_only_prints_says_what_ran(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.reply = PRINTS_ONLY
+    config = Path(os.environ["ROUTEMATE_CONFIG"])
+    config.write_text(config.read_text() + "\n[verify]\nsamples = 1\n")
+    r = cli("ask", REVERSE, "--model", "llama")        # pinned: streamed live, its verdict after the footer
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    footer = next(i for i, line in enumerate(lines) if " tokens · $" in line)
+    assert lines[footer + 1].startswith("○ ran its example without error and on ")
+    assert lines[footer + 1].endswith("; not checked: no example states an expected result · parses")
+    out = json.loads(cli("ask", REVERSE, "--model", "llama", "--json").stdout)
+    assert out["verified"]["ok"] is True and out["verified"]["ran"] is False
+    assert out["verification"].startswith("○ ran its example without error")
+
+
+def test_an_example_that_states_its_output_is_checked(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = PRINTS_ONLY + "\nOutput: `olleh`"     # it prints hello
+    frontier.reply = RIGHT_REVERSE
+    r = cli("ask", REVERSE)       # four samples that agree: kept on their agreement, and shown failing
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[1].startswith("✗ not verified: its own examples fail · 4 of 4 samples agree on ")
+    assert " · kept: confidence " in lines[1] and "✓" not in r.stderr
+    assert lines[-1].strip() == "it says its example prints olleh but it prints hello"
+    config = Path(os.environ["ROUTEMATE_CONFIG"])
+    config.write_text(config.read_text() + "\n[verify]\nsamples = 1\n")
+    r = cli("ask", REVERSE)       # one answer failing its own example escalates
+    assert r.returncode == 0, r.stderr
+    assert "llama failed (its own examples fail) → escalated" in r.stderr     # the frontier streams live,
+    assert r.stderr.strip().splitlines()[-1] == "✓ verified: parses, its own 1 check passes"   # checked after
+    assert "return s[::-1]" in r.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from fake_upstream import FakeUpstream
 from gateway_fixtures import RunningGateway
-from test_verified import BAD, GOOD, PROMPT, local_fake, two_fakes  # noqa: F401  (fixtures)
+from test_verified import BAD, GOOD, PRINTS_ONLY, PROMPT, REVERSE, local_fake, two_fakes  # noqa: F401  (fixtures)
 
 MESSAGES = [{"role": "user", "content": PROMPT}]
 
@@ -182,3 +182,42 @@ def test_a_local_only_setup_still_picks_among_samples(gw: RunningGateway, two_fa
     r = gw.post("/v1/chat/completions", {"model": "auto", "messages": MESSAGES})
     assert r.status == 200 and r.json()["choices"][0]["message"]["content"] == GOOD
     assert r.headers["x-routemate-verify"].startswith("pass; verified: 2 of 4 samples agree")
+
+
+def reverse_messages() -> list[dict[str, str]]:
+    return [{"role": "user", "content": REVERSE}]
+
+
+def test_an_example_that_only_prints_is_not_checked_in_the_header(gw: RunningGateway, two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = PRINTS_ONLY
+    r = gw.post("/v1/chat/completions", {"model": "auto", "messages": reverse_messages()})
+    assert r.status == 200 and r.json()["choices"][0]["message"]["content"] == PRINTS_ONLY
+    header = r.headers["x-routemate-verify"]
+    assert header.startswith("not-checked; 4 of 4 samples agree on ")
+    assert "; not checked: no example states an expected result; confidence " in header
+    assert "verified" not in header and frontier.requests == []
+
+
+def test_a_single_answer_streamed_live_gets_a_not_checked_verdict(two_fakes: Any, env: dict[str, str]) -> None:
+    local, frontier = two_fakes
+    local.reply = PRINTS_ONLY
+    config = Path(env["ROUTEMATE_CONFIG"])
+    config.write_text(config.read_text() + "\n[verify]\nsamples = 1\n")
+    g = RunningGateway().start()
+    try:
+        r = g.post("/v1/chat/completions", {"model": "llama", "messages": reverse_messages(), "stream": True},
+                   headers={"x-routemate-verify": "on"})
+        assert r.status == 200 and r.headers["x-routemate-verify"].startswith("pending; ")
+        assert (b": routemate verify=not-checked; ran its example without error and on " in r.body
+                and b"; not checked: no example states an expected result" in r.body), r.body[-400:]
+        r = g.post("/v1/chat/completions", {"model": "auto", "messages": reverse_messages()})
+        assert r.headers["x-routemate-verify"].startswith("not-checked; ran its example without error and on ")
+        local.reply = PRINTS_ONLY + "\nOutput: `olleh`"      # it prints hello: its own example fails
+        frontier.reply = ("```python\ndef reverse_string(s):\n    return s[::-1]\n\nprint(reverse_string('hello'))"
+                          "  # Output: olleh\n```")
+        r = g.post("/v1/chat/completions", {"model": "auto", "messages": reverse_messages()})
+        assert r.headers["x-routemate-verify"] == ("pass; llama failed (its own examples fail) -> escalated; "
+                                                   "verified: parses, its own 1 check passes")
+    finally:
+        g.stop()

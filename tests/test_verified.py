@@ -301,3 +301,43 @@ async def test_a_local_model_that_cannot_answer_escalates_without_paying_for_sam
     assert [a.answer.model for a in result.attempts] == ["gpt4o"] and result.verdict.ok
     assert "verify: llama's call failed (" in result.answer.decision.reason
     assert "n" not in frontier.requests[0]["body"]          # the frontier is asked once, not for samples
+
+
+# -- an example that states no expected result checks nothing ------------------------------------------
+
+REVERSE = "Write a Python function that reverses a string"
+PRINTS_ONLY = ("Here's a function:\n```python\ndef reverse_string(s):\n    out = []\n    for c in s:\n"
+               "        out.append(c)\n    return ''.join(out)\n\nprint(reverse_string('hello'))\n```")   # wrong
+
+
+async def ask_with(text: str, **update: Any) -> Any:
+    settings = load_settings()
+    rm = Routemate(settings)
+    try:
+        return await Cascade(rm, config=settings.verify.model_copy(update=update)).ask(req(text))
+    finally:
+        await rm.aclose()
+
+
+async def test_samples_whose_example_only_prints_are_shown_as_not_checked(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = PRINTS_ONLY
+    result = await ask_with(REVERSE)
+    assert result.answer.model == "llama" and frontier.requests == []
+    note = result.note()
+    assert note.startswith("○ 4 of 4 samples agree on ") and "inputs; not checked: no example states an expected " \
+        "result · confidence " in note
+    assert "verified" not in note and "✓" not in note and result.state == "not-checked"
+
+
+async def test_a_single_answer_whose_example_only_prints_is_not_checked_and_stricter_settings_escalate_it(
+        two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = PRINTS_ONLY
+    result = await ask_with(REVERSE, samples=1)
+    assert not result.escalated and result.state == "not-checked" and not result.verdict.ran
+    assert result.note().startswith("○ ran its example without error and on ")
+    assert "; not checked: no example states an expected result" in result.note()
+    strict = await ask_with(REVERSE, samples=1, unverified="escalate")
+    assert [a.answer.model for a in strict.attempts] == ["llama", "gpt4o"]
+    assert strict.attempts[0].why.startswith("failed (not checked: it ran its example without error")

@@ -59,3 +59,13 @@ def test_calibration_turns_a_budget_into_a_threshold() -> None:
                       curve=((0.0, 0.0, 0.80), (0.3, 0.2, 0.90), (0.6, 0.45, 0.97), (0.9, 0.8, 1.0)))
     assert conf.threshold_for_quality(0.95) == 0.6 and conf.threshold_for_quality(0.85) == 0.3
     assert conf.threshold_for_share(0.5) == 0.6 and conf.threshold_for_share(0.1) == 0.0
+
+
+def test_samples_that_only_print_agree_but_are_not_checked() -> None:
+    ask = "Write a Python function that reverses a string"
+    printing = "```python\ndef reverse_string(s):\n    return s[::-1]\n\nprint(reverse_string('hello'))\n```"
+    stated = printing.replace("print(reverse_string('hello'))", "print(reverse_string('hello'))  # Output: olleh")
+    unchecked, checked = agree(ask, [printing] * 2), agree(ask, [stated] * 2)
+    assert unchecked.ran and not unchecked.verdict.ran and checked.verdict.ran     # compared, but nothing stated
+    assert unchecked.features["checked"] == 0.0 and checked.features["checked"] == 1.0
+    assert unchecked.confidence < checked.confidence

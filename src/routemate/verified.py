@@ -127,6 +127,9 @@ class Attempt:
             return f"{v.line()} · {a.k} samples"
         elif low:
             line = f"✗ low confidence {a.confidence:.2f}: {a.summary()}"
+        elif not v.ok:      # its own examples fail, yet the samples' agreement kept it
+            kept = f" ≥ {self.threshold:.2f}" if self.threshold is not None else ""
+            line = f"✗ not verified: {v.summary()} · {a.summary()} · kept: confidence {a.confidence:.2f}{kept}"
         elif not v.ran:     # the samples agree with each other, but nothing said what they should give
             line = f"○ {a.summary()}; not checked: {NOTHING_STATED} · confidence {a.confidence:.2f}"
         else:

@@ -238,7 +238,7 @@ def _short(text: str, limit: int = 80) -> str:
 # -- confidence -----------------------------------------------------------------------------------------
 
 FEATURES = ("agree", "margin", "examples", "examples_pass", "tests_pass", "own_fail", "raises", "compared", "router",
-            "single")
+            "single", "checked")
 
 
 def _features(a: Agreement, router_score: float | None) -> dict[str, float]:
@@ -261,6 +261,8 @@ def _features(a: Agreement, router_score: float | None) -> dict[str, float]:
         "compared": min(len(a.compared), 12) / 12,
         "router": (router_score if router_score is not None else 0.5) - 0.5,
         "single": 1.0 if k == 1 else 0.0,
+        # something stated what the pick should give, and it did (an example that only prints is no check)
+        "checked": 1.0 if v.ran else 0.0,
     }
 
 
@@ -314,10 +316,11 @@ class Confidence:
 
 
 # Used until a fitted model ships: agreement and passing examples raise confidence, raising on
-# generated inputs and failing its own examples lower it.
+# generated inputs and failing its own examples lower it; a pick nothing checked (no example states
+# an expected result) sits 0.5 lower in log-odds than one something checked.
 HAND_SET = Confidence({"agree": 3.0, "margin": 1.0, "examples": 0.5, "examples_pass": 2.5, "tests_pass": 3.0,
-                       "own_fail": -1.5,
-                       "raises": -2.0, "compared": 0.5, "router": -1.5, "single": -0.5}, -1.5, source="hand-set")
+                       "own_fail": -1.5, "raises": -2.0, "compared": 0.5, "router": -1.5, "single": -0.5,
+                       "checked": 0.5}, -2.0, source="hand-set")
 
 
 @lru_cache(maxsize=1)
