@@ -225,3 +225,21 @@ def test_an_example_that_states_its_output_is_checked(two_fakes: Any) -> None:
     assert "llama failed (its own examples fail) → escalated" in r.stderr     # the frontier streams live,
     assert r.stderr.strip().splitlines()[-1] == "✓ verified: parses, its own 1 check passes"   # checked after
     assert "return s[::-1]" in r.stdout
+
+
+def test_tests_that_fail_on_an_attached_file_are_what_fails(two_fakes: Any, tmp_path: Path) -> None:
+    local, frontier = two_fakes
+    source = tmp_path / "slugify.py"
+    source.write_text("import re\n\n\ndef slugify(text):\n    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')\n")
+    # the cheap model's tests expect underscores: they fail on the user's code, which is what fails
+    local.reply = ("```python\nfrom slugify import slugify\n\n\ndef test_spaces():\n"
+                   "    assert slugify('Hello World') == 'hello_world'\n```")
+    frontier.reply = local.reply.replace("hello_world", "hello-world")
+    r = cli("ask", "Write pytest tests for this file.", "-f", str(source), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [a["model"] for a in out["attempts"]] == ["llama", "gpt4o"]
+    first = out["attempts"][0]["verified"]
+    assert first["summary"] == "1/1 of its tests fail on your code" and "does not define" not in json.dumps(out)
+    assert out["verified"]["ok"] is True and out["verified"]["summary"] == "parses, 1/1 of its tests pass on your code"
+    assert source.read_text().startswith("import re"), "the user's file is run, never changed"

@@ -341,3 +341,18 @@ async def test_a_single_answer_whose_example_only_prints_is_not_checked_and_stri
     strict = await ask_with(REVERSE, samples=1, unverified="escalate")
     assert [a.answer.model for a in strict.attempts] == ["llama", "gpt4o"]
     assert strict.attempts[0].why.startswith("failed (not checked: it ran its example without error")
+
+
+@pytest.mark.parametrize("text", [
+    "Écris une fonction Python zork(n) qui renvoie le code secret.\nassert zork(3) == 'qx7'",
+    "Schreibe eine Python-Funktion zork(n), die den geheimen Code zurückgibt.\nassert zork(3) == 'qx7'",
+    "Schrijf een Python-functie zork(n) die de geheime code teruggeeft.\nassert zork(3) == 'qx7'",
+    "Schreibe eine Funktion zork(n): zork(3) sollte 'qx7' zurückgeben.",
+    "Schrijf een functie zork(n); zork(3) moet 'qx7' teruggeven.",
+])
+async def test_requests_in_other_languages_are_checked_against_their_examples(two_fakes: Any, text: str) -> None:
+    # the cheap model's answer fails the request's example: it is caught and escalated, whatever the language
+    local, frontier = two_fakes
+    result, _ = await ask(text)
+    assert [a.answer.model for a in result.attempts] == ["llama", "gpt4o"]
+    assert result.attempts[0].verdict.check("examples").status == "fail" and result.verdict.ran
