@@ -69,3 +69,5 @@ def test_samples_that_only_print_agree_but_are_not_checked() -> None:
     assert unchecked.ran and not unchecked.verdict.ran and checked.verdict.ran     # compared, but nothing stated
     assert unchecked.features["checked"] == 0.0 and checked.features["checked"] == 1.0
     assert unchecked.confidence < checked.confidence
+    assert checked.summary().startswith("2 of 2 samples agree on ") and checked.summary().endswith(
+        "; its own 1 check passes")

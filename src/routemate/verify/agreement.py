@@ -110,6 +110,9 @@ class Agreement:
                          f"{n} examples pass" if n > 1 else "1 example passes")
         if tests is not None and tests.status != "skip":
             parts.append(tests.label)
+        own = self.verdict.check("own")
+        if own is not None and own.status == "pass":      # what "verified" rests on when nothing else states a result
+            parts.append(own.label)
         return "; ".join(parts)
 
     def evidence(self) -> str:
