@@ -150,7 +150,6 @@ class VerifiedAnswer:
     def _state(self, decided: Decided | None, result: Verified | None, cascade: Cascade) -> list[tuple[bytes, bytes]]:
         """The routemate headers: what answered, why, and how it was checked (pending when live)."""
         if result is not None:
-            v = result.verdict
             state, note, decision = result.state, result.note(), result.answer.decision
             models = [a.answer.model for a in result.attempts]
         else:

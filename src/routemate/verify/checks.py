@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from .examples import Example, claimed, compiles, doctest_want
 from .extract import PythonAnswer, check_syntax, find_blocks, python_answer
 from .sandbox import refusal, run_python
-from .spec import Example, Spec, claimed, compiles, doctest_want, read_request
+from .spec import Spec, read_request
 
 Status = Literal["pass", "fail", "skip"]
 Weaker = tuple[tuple[str, str], ...]     # sandbox layers a run lacked: (layer, what the kernel said)

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .extract import PythonAnswer
-from .spec import Spec, is_value
+from .examples import is_value
+from .spec import Spec
 
 LIMIT = 12
 
