@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from routemate.verify.agreement import HAND_SET, Confidence, agree, judge
 
 REQUEST = ("Write a Python function second_largest(xs: list[int]) -> int returning the second largest distinct "
@@ -71,3 +73,19 @@ def test_samples_that_only_print_agree_but_are_not_checked() -> None:
     assert unchecked.confidence < checked.confidence
     assert checked.summary().startswith("2 of 2 samples agree on ") and checked.summary().endswith(
         "; its own 1 check passes")
+
+
+def test_code_the_sandbox_refused_to_run_escalates_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A remote client's code on a kernel without seccomp (strict): nothing runs, and the reason for
+    escalating names the missing layer rather than a bare low confidence."""
+    from functools import partial
+
+    import routemate.verify.checks as checks
+    from routemate.verify.sandbox import _run
+
+    monkeypatch.setattr(checks, "run_python", partial(_run, seccomp=False))
+    a = agree(REQUEST, [RIGHT, RIGHT2], strict=True)
+    assert not a.ran
+    escalate, why = judge(a, 0.99)
+    assert escalate and why.startswith("has low confidence ")
+    assert "not run: the sandbox lacks seccomp" in why and "allow_weak_sandbox" in why

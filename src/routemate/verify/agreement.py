@@ -216,7 +216,9 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
             return True, f"failed (not checked: it ran {v.what_ran()}, but {NOTHING_STATED})"
         return True, "failed (nothing could be run against its code)"
     if a.confidence < threshold:
-        return True, f"has low confidence {a.confidence:.2f} ({a.summary() or v.summary()})"
+        # nothing ran (no inputs, another language, a sandbox that refused): say why, not just "no inputs"
+        why = a.summary() or v.summary() if a.ran or v.executed else f"not run: {v.not_run()}"
+        return True, f"has low confidence {a.confidence:.2f} ({why})"
     return False, ""
 
 
