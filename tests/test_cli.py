@@ -146,9 +146,11 @@ def test_no_model_reachable_says_what_to_configure(env, write_config):
 
 
 def test_ctrl_c_while_streaming_exits_cleanly_and_logs_cancelled(env):
+    # a shell that started the suite in the background (CI runners, nohup) ignores SIGINT and every child
+    # inherits that; a user's Ctrl-C reaches a foreground routemate with SIGINT at its default
     proc = subprocess.Popen([sys.executable, "-m", "routemate", "ask", "Write a very long story about a ship.",
                              "--max-tokens", "2000"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.read(1)        # wait for the first streamed character
     assert first
     time.sleep(0.3)
