@@ -143,11 +143,10 @@ class Attempt:
         a = self.agreement
         if a is None:
             return "not-checked"
-        if a.hard_fail or not a.verdict.ok:
+        if a.hard_fail:
             return "fail"
-        if a.verdict.ran:
-            return "pass"
-        return "not-checked" if a.ran or a.verdict.executed else "not-run"
+        state = a.verdict.state      # the pick's own; samples compared on inputs did run, though unchecked
+        return "not-checked" if state == "not-run" and a.ran else state
 
     def to_json(self) -> dict[str, Any]:
         a = self.agreement

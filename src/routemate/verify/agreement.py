@@ -217,7 +217,7 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
         return True, "failed (nothing could be run against its code)"
     if a.confidence < threshold:
         # nothing ran (no inputs, another language, a sandbox that refused): say why, not just "no inputs"
-        why = a.summary() or v.summary() if a.ran or v.executed else f"not run: {v.not_run()}"
+        why = (a.summary() or v.summary()) if a.ran or v.executed else f"not run: {v.not_run()}"
         return True, f"has low confidence {a.confidence:.2f} ({why})"
     return False, ""
 
