@@ -143,6 +143,39 @@ async def test_more_samples_than_slots_run_in_batches_seeded_as_one_call(env):
     assert done.choices[2].message["content"] == third.text
 
 
+async def test_warm_loads_the_engine_once_in_the_background_and_the_first_call_uses_it(env):
+    s = load_settings(env)
+    # a shape no other test loads, so this load really happens here
+    b = EmbeddedBackend(s.models["local"].model_copy(update={"n_ctx": 1280}), s)
+    assert b.warm() is True
+    loading = b._loading
+    assert loading is not None and b.warm() is False       # one load, however often it is asked for
+    done = await b.chat(ask("Say hello."))
+    assert done.text.strip()
+    assert loading.done() and b.engine() is loading.result()
+    assert b.warm() is False                                # loaded: nothing to start
+
+
+async def test_a_failed_background_load_is_the_first_calls_error(env, tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 4096)
+    s = load_settings(env)
+    b = EmbeddedBackend(s.models["local"].model_copy(update={"path": str(bad), "weights": None}), s)
+    assert b.warm() is True
+    with pytest.raises(BackendError, match=r"could not load broken\.gguf"):
+        await b.chat(ask("Say hello."))
+
+
+def test_warm_never_fetches_weights(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("ROUTEMATE_MODELS_DIR", str(tmp_path / "empty"))
+    s = load_settings({**env, "ROUTEMATE_MODELS_DIR": str(tmp_path / "empty")})
+    b = EmbeddedBackend(s.models["local"], s)
+    assert s.catalog_model(b.config) is not None
+    assert b.warm() is False and b._loading is None         # the fetch shows its progress on the first call
+    missing = s.models["local"].model_copy(update={"path": str(tmp_path / "nope.gguf"), "weights": None})
+    assert EmbeddedBackend(missing, s).warm() is False
+
+
 async def test_n_out_of_range_is_a_clear_error(backend):
     for n in (0, embedded.MAX_N + 1, "4", True):
         with pytest.raises(InvalidRequest, match=rf"n must be a whole number from 1 to {embedded.MAX_N}"):

@@ -188,8 +188,17 @@ def test_the_default_coder_model_writes_a_simple_function_that_passes_its_checks
 def test_help_text_keeps_bracketed_config_sections(env):
     from routemate.cli import _register, app
 
-    _register()
+    _register([])
     groups = [app] + [g.typer_instance for g in app.registered_groups]
     assert all(g.rich_markup_mode is None for g in groups), "rich markup would eat [section] names in help"
     r = cli("ask", "--help", env=env)
     assert "([verify] enabled = true)" in " ".join(r.stdout.split())
+
+
+def test_a_command_of_the_cli_module_starts_without_the_other_command_modules():
+    probe = ("import sys; from routemate import cli; cli._register(sys.argv[1:]); "
+             "print(sorted(m for m in sys.modules if m.startswith('routemate.commands.')))")
+    ask = subprocess.run([sys.executable, "-c", probe, "ask", "hi"], capture_output=True, text=True, check=True)
+    assert ask.stdout.strip() == "[]"
+    serve = subprocess.run([sys.executable, "-c", probe, "serve"], capture_output=True, text=True, check=True)
+    assert "routemate.commands.serve" in serve.stdout and "routemate.commands.bench" in serve.stdout

@@ -161,6 +161,7 @@ def ask(
     params = {"max_tokens": max_tokens} if max_tokens else {}
     request = rm.prepare(ChatRequest([{"role": "user", "content": text}], params, model), persona)
     tests = _read_tests(test, verify)
+    rm.warm(request)          # the embedded engine loads in the background while the rest is set up
     from .verified import wants_checks
 
     if wants_checks(rm, request, verify, tests):
@@ -499,9 +500,15 @@ COMMAND_MODULES: list[str] = ["routemate.commands.serve", "routemate.commands.ev
                               "routemate.commands.bench", "routemate.commands.sandbox"]
 
 
-def _register() -> None:
+def _register(argv: Optional[list[str]] = None) -> None:
+    """Import the command modules, unless the command line names a command defined in this module
+    (``routemate ask ...`` starts faster without loading serve, eval and bench)."""
     import importlib
 
+    argv = sys.argv[1:] if argv is None else argv
+    own = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands if c.callback}
+    if argv and argv[0] in own:
+        return
     for name in COMMAND_MODULES:
         importlib.import_module(name)
     for group, name in ((eval_app, "eval"), (bench_app, "bench")):

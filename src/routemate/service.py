@@ -197,6 +197,15 @@ class Routemate:
             request = request.with_system(self.settings.persona(persona).system_prompt)
         return request
 
+    def warm(self, request: ChatRequest) -> None:
+        """Start loading the model this request is routed to, if its backend loads in-process (the
+        embedded engine), while the caller goes on preparing the request: a one-shot ``routemate ask``
+        overlaps its own start-up with the engine's."""
+        decision, _ = self.route(request)
+        warm = getattr(self.backend(decision.model), "warm", None) if decision.model in self.settings.models else None
+        if warm is not None:
+            warm()
+
     # -- answering ------------------------------------------------------------------------------------
     def start(self, request: ChatRequest, *, entry: str = "python") -> "Run":
         """Route now; iterate the returned Run to stream the answer (falls back before first content)."""

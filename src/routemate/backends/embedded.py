@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -138,11 +139,46 @@ class EmbeddedBackend:
         self.config = config
         self.settings = settings
         self._engine: _Engine | None = None
+        self._loading: Future[_Engine] | None = None
 
     def engine(self) -> _Engine:
         if self._engine is None:
-            self._engine = _engine_for(self.config, self.settings)
+            loading, self._loading = self._loading, None
+            # a load started by warm() is waited for; if it failed, its error is this call's error
+            self._engine = loading.result() if loading is not None else _engine_for(self.config, self.settings)
         return self._engine
+
+    def warm(self) -> bool:
+        """Start loading the engine in a background thread, so that it loads while the rest of the
+        request is prepared (the engine releases the GIL while it loads). Returns whether a load
+        started. Weights that still have to be fetched are not: the fetch shows its progress in the
+        foreground, on the first real call."""
+        if self._engine is not None or self._loading is not None or not self._weights_present():
+            return False
+        future: Future[_Engine] = Future()
+
+        def load() -> None:
+            try:
+                future.set_result(_engine_for(self.config, self.settings))
+            except BaseException as exc:   # handed to whoever waits in engine()
+                future.set_exception(exc)
+            finally:
+                _inflight.pop(threading.current_thread(), None)
+
+        loader = threading.Thread(target=load, name="routemate-load", daemon=True)
+        _inflight[loader] = threading.Event()      # exit waits for a load in progress to finish
+        self._loading = future
+        loader.start()
+        return True
+
+    def _weights_present(self) -> bool:
+        catalog = self.settings.catalog_model(self.config)
+        if catalog is None:
+            return bool(self.config.path) and Path(self.config.path).expanduser().is_file()
+        try:
+            return (self.settings.models_dir / catalog.filename).stat().st_size == catalog.size
+        except OSError:
+            return False
 
     def _body(self, params: dict[str, Any]) -> dict[str, Any]:
         allowed = SUPPORTED | (TOOL_PARAMS if "tools" in self.config.caps else set())
