@@ -356,3 +356,48 @@ async def test_requests_in_other_languages_are_checked_against_their_examples(tw
     result, _ = await ask(text)
     assert [a.answer.model for a in result.attempts] == ["llama", "gpt4o"]
     assert result.attempts[0].verdict.check("examples").status == "fail" and result.verdict.ran
+
+
+# -- [verify] early: the first answer alone when the request's examples settle it ---------------------
+
+async def test_early_a_first_answer_that_passes_the_examples_is_the_only_sample(two_fakes: Any) -> None:
+    from routemate.config import VerifyConfig
+
+    local, frontier = two_fakes
+    local.reply = GOOD
+    result, rm = await ask(config=VerifyConfig(early=True))
+    assert result.answer.text == GOOD and not result.escalated and frontier.requests == []
+    assert result.note() == "✓ verified: parses, defines zork(n), 2/2 examples from the prompt pass · " \
+                            "settled by the first sample"
+    # one call, greedy (the request's own temperature), no samples asked for
+    assert [(r["body"].get("n", 1), r["body"]["temperature"]) for r in local.requests] == [(1, 0)]
+    row = next(r for r in rm.store.recent(3) if r["id"] == result.answer.log_id)
+    assert row["meta"]["agreement"]["samples"] == 1 and row["meta"]["decision"]["accepted"] is True
+
+
+async def test_early_a_first_answer_that_fails_draws_the_rest_and_picks_among_all(two_fakes: Any) -> None:
+    from routemate.config import VerifyConfig
+
+    local, frontier = two_fakes
+    local.replies = [BAD, GOOD, GOOD, BAD]     # the first fails its examples; two of the three more are right
+    result, rm = await ask(config=VerifyConfig(early=True))
+    assert result.answer.text == GOOD and not result.escalated and frontier.requests == []
+    assert [(r["body"].get("n", 1), r["body"]["temperature"]) for r in local.requests] == [(1, 0), (3, 0.8)]
+    assert result.agreement.k == 4 and "settled" not in result.note()
+    assert result.note().startswith("✓ verified: 2 of 4 samples agree on ")
+    # the two calls behind the attempt are one log row, with every token of both
+    rows = [r for r in rm.store.recent(10) if r["model"] == "llama"]
+    assert len(rows) == 1 and rows[0]["id"] == result.answer.log_id
+    one_prompt = sum(len(str(m.get("content") or "")) // 4 + 1 for m in local.requests[0]["body"]["messages"])
+    assert rows[0]["prompt_tokens"] == 2 * one_prompt           # the fake's count, once per call
+    assert rows[0]["completion_tokens"] == result.answer.usage.completion_tokens > 0
+
+
+async def test_early_without_examples_nothing_settles_and_every_sample_is_drawn(two_fakes: Any) -> None:
+    from routemate.config import VerifyConfig
+
+    local, _ = two_fakes
+    local.reply = GOOD
+    result, _ = await ask("Write a Python function zork(n) that returns the secret code.",
+                          config=VerifyConfig(early=True))
+    assert [r["body"].get("n", 1) for r in local.requests] == [1, 3] and result.agreement.k == 4

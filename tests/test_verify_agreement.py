@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.agreement import HAND_SET, Confidence, agree, judge
+from routemate.verify.agreement import HAND_SET, Confidence, agree, judge, settled
 
 REQUEST = ("Write a Python function second_largest(xs: list[int]) -> int returning the second largest distinct "
            "value.\nsecond_largest([1, 3, 2]) -> 2")
@@ -89,3 +89,14 @@ def test_code_the_sandbox_refused_to_run_escalates_saying_so(monkeypatch: pytest
     escalate, why = judge(a, 0.99)
     assert escalate and why.startswith("has low confidence ")
     assert "not run: the sandbox lacks seccomp" in why and "allow_weak_sandbox" in why
+
+
+def test_one_answer_settles_only_when_a_stated_example_held_and_its_confidence_clears_the_threshold() -> None:
+    assert settled(agree(REQUEST, [RIGHT]), 0.5)
+    assert settled(agree(REQUEST, [DUPES]), 0.5)            # one example is all a single answer can show
+    assert not settled(agree(REQUEST, [MAX]), 0.5)          # fails its example
+    assert not settled(agree(REQUEST, [PROSE]), 0.5)        # nothing ran
+    no_example = "Write a Python function second_largest(xs: list[int]) -> int returning the second largest value."
+    assert not settled(agree(no_example, [RIGHT]), 0.5)     # it ran on inputs, but nothing said what it should give
+    assert not settled(agree(REQUEST, [RIGHT]), 1.01)       # below the threshold
+    assert not settled(agree(REQUEST, [RIGHT, RIGHT2]), 0.5)  # several samples are judged by their agreement

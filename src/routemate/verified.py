@@ -25,13 +25,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .chat import ChatRequest, Choice, Chunk, Completion, text_of
+from .chat import ChatRequest, Choice, Chunk, Completion, Usage, text_of
 from .config import VerifyConfig
 from .errors import BackendError
 from .routing import Decision, Policy, Score, decide
 from .routing.features import of_request
 from .service import Answer, Run
-from .verify.agreement import Agreement, Confidence, agree, judge
+from .verify.agreement import Agreement, Confidence, agree, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
 from .verify.spec import asks_for_code
 
@@ -107,6 +107,7 @@ class Attempt:
     accepted: bool = True
     why: str = ""                    # why it was escalated ("failed (...)", "low confidence 0.41 (...)")
     threshold: float | None = None   # the confidence it had to reach (local answers only)
+    early: bool = False              # the first of several samples settled it: no more were drawn
 
     @property
     def verdict(self) -> Verdict | None:
@@ -119,6 +120,8 @@ class Attempt:
             return "not checked"
         v = a.verdict
         low = self.threshold is not None and not a.hard_fail and a.confidence < self.threshold
+        if self.early:       # settled: its examples or tests held and its confidence cleared the threshold
+            return f"✓ verified: {v.summary()} · settled by the first sample{v.sandbox_note()}"
         if a.k == 1:
             return v.line() + (f" · low confidence {a.confidence:.2f}" if low else "")
         if a.hard_fail:
@@ -349,7 +352,36 @@ class Cascade:
             live = stays is not None and k == 1      # nothing could replace it: stream it as it comes
             shown = False
             texts: list[str] | None = None
-            if k > 1:
+            agreement: Agreement | None = None
+            early = False
+            if k > 1 and self.config.early:
+                # one answer first; the other samples only when it does not settle the request
+                held = _Held()
+                try:
+                    yield Progress(f"asking {decision.model}…")
+                    answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True)
+                    yield Progress(f"checking {answer.model}'s code…")
+                    agreement = await self._agree(asked, texts, decision.score, entry)
+                    early = settled(agreement, threshold)
+                    if not early:
+                        yield Progress(f"{agreement.verdict.summary()}: asking {decision.model} for {k - 1} "
+                                       f"more samples…")
+                        try:
+                            more, extra = await self._sample(current, decision, policy, entry, k - 1, held)
+                        except BackendError:
+                            pass      # the first answer stands alone, judged as one answer
+                        else:
+                            answer, texts, agreement = _joined(answer, more), texts + extra, None
+                            yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
+                except BackendError as exc:
+                    if stays is not None:
+                        raise
+                    failed, why, texts = decision.model, f"call failed ({exc})", None
+                finally:
+                    log_id = held.write(self.store)
+                if texts is not None:
+                    answer.log_id = log_id
+            elif k > 1:
                 yield Progress(f"asking {decision.model} for {k} samples…")
                 try:
                     answer, texts = await self._sample(current, decision, policy, entry, k)
@@ -376,11 +408,12 @@ class Cascade:
                     yield Decided(run.decision, " · ".join(history(attempts, skipped)), live=True)
                 yield Progress(f"checking {answer.model}'s code…")
             if texts is not None:
-                agreement = await self._agree(asked, texts, decision.score, entry)
+                if agreement is None:
+                    agreement = await self._agree(asked, texts, decision.score, entry)
                 answer = _picked(answer, texts[agreement.pick]) if k > 1 else answer
                 escalate, why = judge(agreement, threshold if local else None, lowered=lowered,
                                       unverified=self.config.unverified)
-                attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None)
+                attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None, early=early)
                 attempts.append(attempt)
                 self._log(answer, attempt, parent, number)
                 parent = parent or answer.log_id
@@ -424,9 +457,12 @@ class Cascade:
                         f"private model, and none is stronger")
 
     async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,
-                      k: int) -> tuple[Answer, list[str]]:
-        answer, texts, run = await sample(self.rm, request, decision, policy, k, self.config.temperature,
-                                          entry=entry, log_to=self.store)
+                      k: int, log_to: Any = None, *, first: bool = False) -> tuple[Answer, list[str]]:
+        # the first answer of an early-stopping cascade is the one an unchecked request gets, greedy
+        # unless the request sets a temperature; the others are drawn for diversity
+        temperature = request.params.get("temperature", 0.0) if first else self.config.temperature
+        answer, texts, run = await sample(self.rm, request, decision, policy, k, temperature,
+                                          entry=entry, log_to=log_to or self.store)
         self.runs.append(run)
         return answer, texts
 
@@ -477,6 +513,45 @@ class Outcome:
 
     ok: bool
     ran: bool
+
+
+class _Held:
+    """A log sink that keeps the rows of the calls behind one attempt (the first answer, then the
+    samples drawn after it) and writes them as one row: one attempt, one row, every token counted."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def log(self, record: Any) -> None:
+        self.records.append(record)
+
+    def write(self, store: Any) -> int | None:
+        if not self.records:
+            return None
+        first, *rest = self.records
+        row = first
+        for r in rest:
+            row = replace(row, prompt_tokens=row.prompt_tokens + r.prompt_tokens,
+                          completion_tokens=row.completion_tokens + r.completion_tokens,
+                          cost_usd=row.cost_usd + r.cost_usd, saved_usd=row.saved_usd + r.saved_usd,
+                          latency_ms=row.latency_ms + r.latency_ms,
+                          status=r.status if row.status == "ok" else row.status, error=row.error or r.error)
+        self.records = []
+        try:
+            return store.log(row)
+        except Exception:  # the answer matters more than its log row
+            return None
+
+
+def _joined(first: Answer, more: Answer) -> Answer:
+    """The first answer and the samples drawn after it, as one sampled answer (the pick narrows it)."""
+    usage = Usage(first.usage.prompt_tokens + more.usage.prompt_tokens,
+                  first.usage.completion_tokens + more.usage.completion_tokens)
+    shift = len(first.completion.choices)
+    choices = list(first.completion.choices) + [replace(c, index=c.index + shift) for c in more.completion.choices]
+    return replace(first, completion=Completion(choices, usage), usage=usage,
+                   cost_usd=first.cost_usd + more.cost_usd, saved_usd=first.saved_usd + more.saved_usd,
+                   latency_ms=first.latency_ms + more.latency_ms)
 
 
 async def _drain(run: Run) -> None:

@@ -25,6 +25,9 @@ def cascade_command(
     samples: int = typer.Option(1, "--samples", min=1, max=64,
                                 help="Compare up to K recorded samples per prompt and pick one, as [verify] samples "
                                      "does live (needs `samples` and `sample_scores` in the file for K > 1)."),
+    early: bool = typer.Option(False, "--early", help="Replay [verify] early: the first answer (`responses`, e.g. "
+                                                      "a greedy one) is checked alone, and the samples after it are "
+                                                      "compared only when it does not settle the request."),
     confidence: float = typer.Option(VerifyConfig().threshold, "--confidence", min=0.0, max=1.0,
                                      help="Escalate a picked answer whose confidence is below this ([verify] threshold)."),
     split: Optional[str] = typer.Option(None, "--split", help="Only rows of this split (train/test)."),
@@ -86,7 +89,7 @@ def cascade_command(
     try:
         report, per_row = replay(
             rows, weak, strong, samples=samples, confidence=confidence, unverified=unverified, workers=workers,
-            file=str(data), scores=scores, threshold=threshold, skip_above=skip_above, router=router,
+            file=str(data), scores=scores, threshold=threshold, skip_above=skip_above, router=router, early=early,
             progress=(lambda k: status.update(f"checked {k}/{total} prompts' answers of {weak}…")) if status else None)
         if overlap:
             from dataclasses import replace
@@ -114,6 +117,8 @@ def _render(report, unverified: str, threshold: float, skip_above: float) -> Non
         return "n/a" if x is None else f"{x:.1%}"
 
     k = f", best of {report.samples} samples" if report.samples > 1 else ""
+    if report.early and report.samples_drawn is not None:
+        k += f" (early: the first answer alone when it settles; {report.samples_drawn:.2f} drawn on average)"
     out.print(f"[bold]{report.n}[/] prompts · weak [bold]{report.weak}[/]{k} → strong [bold]{report.strong}[/] "
               f"({'escalating' if unverified == 'escalate' else 'accepting'} unverifiable answers; confidence "
               f"threshold {report.confidence_threshold:.2f})")

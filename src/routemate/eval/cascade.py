@@ -66,6 +66,8 @@ class CascadeReport:
     skip_above: float | None = None
     skipped: float = 0.0           # share of prompts sent straight to the strong model
     router_trained_on_these: str | None = None
+    early: bool = False            # [verify] early: one answer first, the other samples only when it is not settled
+    samples_drawn: float | None = None   # mean answers compared per prompt the weak model answered
 
     def to_json(self) -> dict[str, Any]:
         """Valid JSON: figures that do not exist (no costs, no gap) are null, never NaN."""
@@ -86,12 +88,14 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
            unverified: str = "accept", language: str | None = "python", timeout: float = 10.0, workers: int = 2,
            progress: Callable[[int], None] | None = None, file: str = "", scores: Sequence[float] | None = None,
            threshold: float = 0.5, skip_above: float = 0.85, router: str | None = None,
-           inputs: int | None = None) -> tuple[CascadeReport, list[dict[str, Any]]]:
+           inputs: int | None = None, early: bool = False) -> tuple[CascadeReport, list[dict[str, Any]]]:
     """Replay ``rows``; returns the report and one record per prompt (id, escalated, why, ...).
 
     ``scores`` (one router score per row) switch on the live policy's use of the router (module
-    docstring); ``confidence`` is the live ``[verify] threshold``."""
-    from ..verify.agreement import LIMIT, agree, judge
+    docstring); ``confidence`` is the live ``[verify] threshold``. ``early`` replays ``[verify]
+    early``: the first answer (``responses``) is checked alone, and the samples after it are
+    compared only when it is not ``settled``."""
+    from ..verify.agreement import LIMIT, agree, judge, settled
 
     pairs = [(r, sc) for r, sc in zip(rows, scores if scores is not None else [None] * len(rows))
              if r.answers(weak)]
@@ -99,7 +103,8 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         raise InvalidRequest(f"{file or 'the outcome file'} has no recorded responses for {weak!r}",
                              hint="`eval cascade` replays recorded answers; this file only has scores. Use a "
                                   "file with a `responses` field, e.g. routerbench-mbpp.jsonl")
-    graded = [_grades(r, weak, samples) for r, _ in pairs]
+    early = early and samples > 1
+    graded = [(_grades_early if early else _grades)(r, weak, samples) for r, _ in pairs]
     started = time.perf_counter()
     done = 0
 
@@ -107,10 +112,17 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         nonlocal done
         row, score = item
         # only what a live request would have: the prompt and the weak model's answers
-        answers = row.answers(weak)[:samples]
-        result = None if score is not None and score >= skip_above else \
-            agree(row.prompt, answers, default_language=language, timeout=timeout, router_score=score,
-                  workers=1, limit=LIMIT if inputs is None else inputs)
+        answers = (row.first_and_rest(weak) if early else row.answers(weak))[:samples]
+
+        def check_first(k: int) -> Any:
+            return agree(row.prompt, answers[:k], default_language=language, timeout=timeout, router_score=score,
+                         workers=1, limit=LIMIT if inputs is None else inputs)
+
+        result = None
+        if score is None or score < skip_above:
+            result = check_first(1) if early else None
+            if result is None or not settled(result, confidence):
+                result = check_first(len(answers))
         done += 1
         if progress:
             progress(done)
@@ -175,6 +187,8 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         cost_share=spent / frontier_all if costs_known and frontier_all else None,
         caught=caught / bad if bad else None, false_alarms=false_alarms / good if good else None,
         ran=ran / (n - skipped) if n > skipped else 0.0, seconds=time.perf_counter() - started, router=router,
+        early=early, samples_drawn=(sum(a.k for a in agreements if a is not None) / (n - skipped)
+                                    if n > skipped else None),
         threshold=threshold if scores is not None else None, skip_above=skip_above if scores is not None else None,
         skipped=skipped / n)
     return report, records
@@ -190,6 +204,17 @@ def _grades(row: Outcome, weak: str, samples: int) -> list[float]:
                                  hint="each sample needs the grader's verdict in sample_scores, in the same order")
         return grades
     return [row.scores[weak]]
+
+
+def _grades_early(row: Outcome, weak: str, samples: int) -> list[float]:
+    """The grades of ``row.first_and_rest(weak)``, in that order (for scorers only)."""
+    first, rest = row.responses.get(weak), list(row.samples.get(weak) or [])
+    skip = 1 if first is not None and rest[:1] == [first] else 0
+    grades = ([row.scores[weak]] if first is not None else []) + row.hidden_sample_scores(weak)[skip:]
+    if len(grades) < min(samples, len(row.first_and_rest(weak))):
+        raise InvalidRequest(f"row {row.id}: its answers of {weak} outnumber their scores",
+                             hint="each sample needs the grader's verdict in sample_scores, in the same order")
+    return grades[:samples]
 
 
 def _curve(doubts: list[float], local: list[float], strong: list[float],

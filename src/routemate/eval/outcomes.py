@@ -55,6 +55,16 @@ class Outcome:
             return self.samples[model]
         return [self.responses[model]] if model in self.responses else []
 
+    def first_and_rest(self, model: str) -> list[str]:
+        """Its first answer, then the samples drawn after it: the order an early-stopping cascade
+        sees them in. The first is the recorded ``responses`` entry (a greedy answer, as the live
+        cascade's first sample is); the samples follow, without a copy of the first at their head."""
+        first = self.responses.get(model)
+        rest = list(self.samples.get(model) or [])
+        if first is None:
+            return rest
+        return [first] + (rest[1:] if rest[:1] == [first] else rest)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "source": self.source, "split": self.split, "prompt": self.prompt,
                                "scores": self.scores}

@@ -222,6 +222,16 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
     return False, ""
 
 
+def settled(a: Agreement, threshold: float) -> bool:
+    """Whether one answer is trusted without drawing more samples (``[verify] early``): something the
+    request states (an example, or the user's tests) ran on it and held, nothing failed, and its
+    confidence clears the threshold. The cascade then stops at one sample; otherwise it draws the
+    rest and picks by agreement. Both the live cascade and its replay ask this."""
+    v = a.verdict
+    stated = any(c.status == "pass" and c.name in ("examples", "tests") for c in v.checks)
+    return a.k == 1 and stated and v.ok and not a.hard_fail and a.confidence >= threshold
+
+
 def _runnable(v: Verdict) -> bool:
     return bool(v.checks) and not any(c.status == "fail" and c.name in STATIC for c in v.checks) \
         and v.check("imports") is None and v.language in (None, "python")
