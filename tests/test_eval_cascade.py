@@ -217,12 +217,13 @@ def test_a_file_without_a_frontier_model_is_replayed_against_one_always_right(tm
 
 def test_early_replay_checks_the_first_answer_alone_and_draws_the_rest_only_when_it_does_not_settle(
         tmp_path: Path) -> None:
+    two = ADD_PROMPT + "\nassert add(1, 1) == 2"
     rows = [
-        # the first (greedy) answer passes the example: it settles; the samples are never compared
-        {"id": "1", "prompt": ADD_PROMPT, "scores": {"w": 1, "s": 1}, "responses": {"w": PLUS, "s": PLUS},
+        # the first (greedy) answer passes both examples: it settles; the samples are never compared
+        {"id": "1", "prompt": two, "scores": {"w": 1, "s": 1}, "responses": {"w": PLUS, "s": PLUS},
          "samples": {"w": [MINUS, MINUS, TIMES, MINUS]}, "sample_scores": {"w": [0, 0, 0, 0]}},
         # it fails: the samples after it (the copy of it at their head left out) join, and a right one is picked
-        {"id": "2", "prompt": ADD_PROMPT, "scores": {"w": 0, "s": 1}, "responses": {"w": MINUS, "s": PLUS},
+        {"id": "2", "prompt": two, "scores": {"w": 0, "s": 1}, "responses": {"w": MINUS, "s": PLUS},
          "samples": {"w": [MINUS, PLUS, PLUS2, TIMES, PLUS]}, "sample_scores": {"w": [0, 1, 1, 0, 1]}},
         # no example: nothing can settle it
         {"id": "3", "prompt": "Write a Python function add(a, b) that adds two numbers.", "scores": {"w": 1, "s": 1},

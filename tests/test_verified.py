@@ -401,3 +401,14 @@ async def test_early_without_examples_nothing_settles_and_every_sample_is_drawn(
     result, _ = await ask("Write a Python function zork(n) that returns the secret code.",
                           config=VerifyConfig(early=True))
     assert [r["body"].get("n", 1) for r in local.requests] == [1, 3] and result.agreement.k == 4
+
+
+async def test_early_one_passing_example_is_too_little_to_stop_at_one_sample(two_fakes: Any) -> None:
+    from routemate.config import VerifyConfig
+
+    local, _ = two_fakes
+    local.reply = GOOD
+    result, _ = await ask("Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'",
+                          config=VerifyConfig(early=True))
+    assert [r["body"].get("n", 1) for r in local.requests] == [1, 3] and result.agreement.k == 4
+    assert result.verdict.ok and "settled" not in result.note()

@@ -91,12 +91,15 @@ def test_code_the_sandbox_refused_to_run_escalates_saying_so(monkeypatch: pytest
     assert "not run: the sandbox lacks seccomp" in why and "allow_weak_sandbox" in why
 
 
-def test_one_answer_settles_only_when_a_stated_example_held_and_its_confidence_clears_the_threshold() -> None:
-    assert settled(agree(REQUEST, [RIGHT]), 0.5)
-    assert settled(agree(REQUEST, [DUPES]), 0.5)            # one example is all a single answer can show
-    assert not settled(agree(REQUEST, [MAX]), 0.5)          # fails its example
-    assert not settled(agree(REQUEST, [PROSE]), 0.5)        # nothing ran
+def test_one_answer_settles_only_when_two_examples_or_the_users_tests_held_and_it_is_confident() -> None:
+    two = REQUEST + "\nsecond_largest([5, 9, 7]) -> 7"
+    assert settled(agree(two, [RIGHT]), 0.5)
+    assert settled(agree(two, [DUPES]), 0.5)                # two examples are all a single answer can show
+    assert not settled(agree(REQUEST, [RIGHT]), 0.5)        # one example is too little evidence
+    assert settled(agree(REQUEST, [RIGHT], tests="assert second_largest([1, 2]) == 1"), 0.5)   # your tests
+    assert not settled(agree(two, [MAX]), 0.5)              # fails its examples
+    assert not settled(agree(two, [PROSE]), 0.5)            # nothing ran
     no_example = "Write a Python function second_largest(xs: list[int]) -> int returning the second largest value."
     assert not settled(agree(no_example, [RIGHT]), 0.5)     # it ran on inputs, but nothing said what it should give
-    assert not settled(agree(REQUEST, [RIGHT]), 1.01)       # below the threshold
-    assert not settled(agree(REQUEST, [RIGHT, RIGHT2]), 0.5)  # several samples are judged by their agreement
+    assert not settled(agree(two, [RIGHT]), 1.01)           # below the threshold
+    assert not settled(agree(two, [RIGHT, RIGHT2]), 0.5)    # several samples are judged by their agreement

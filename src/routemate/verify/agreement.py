@@ -222,14 +222,24 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
     return False, ""
 
 
+# Examples from the request that must hold on one answer before no more samples are drawn. One is too
+# few: on MBPP prompts showing one assert, 4 of the 16 greedy answers that passed it failed the hidden
+# tests, where the pick among 4 samples failed on 1; showing two, the answers that passed both were
+# as right as the pick (docs/verify.md, "Stopping at the first sample").
+SETTLING_EXAMPLES = 2
+
+
 def settled(a: Agreement, threshold: float) -> bool:
-    """Whether one answer is trusted without drawing more samples (``[verify] early``): something the
-    request states (an example, or the user's tests) ran on it and held, nothing failed, and its
-    confidence clears the threshold. The cascade then stops at one sample; otherwise it draws the
-    rest and picks by agreement. Both the live cascade and its replay ask this."""
+    """Whether one answer is trusted without drawing more samples (``[verify] early``): the user's
+    tests, or at least ``SETTLING_EXAMPLES`` of the request's examples, ran on it and held, nothing
+    failed, and its confidence clears the threshold. The cascade then stops at one sample; otherwise
+    it draws the rest and picks by agreement. The live cascade and its replay both ask this."""
     v = a.verdict
-    stated = any(c.status == "pass" and c.name in ("examples", "tests") for c in v.checks)
-    return a.k == 1 and stated and v.ok and not a.hard_fail and a.confidence >= threshold
+    if a.k != 1 or a.hard_fail or not v.ok or a.confidence < threshold:
+        return False
+    tests, examples = v.check("tests"), v.check("examples")
+    return (tests is not None and tests.status == "pass" and tests.passed > 0) or \
+        (examples is not None and examples.status == "pass" and examples.passed >= SETTLING_EXAMPLES)
 
 
 def _runnable(v: Verdict) -> bool:
