@@ -1,6 +1,7 @@
 """The real `routemate` command, run as a subprocess, against the embedded model and the fake frontier."""
 
 import json
+import re
 import os
 import signal
 import sqlite3
@@ -181,7 +182,9 @@ def test_the_default_coder_model_writes_a_simple_function_that_passes_its_checks
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["model"] == "local" and "def is_palindrome" in out["answer"]
-    assert out["verified"]["ok"] and "2 examples pass" in out["verification"], out["verification"]
+    # settled by its first answer (2/2 examples), or picked among the samples when that one fails
+    assert out["verified"]["ok"] and re.search(r"2(/2)? examples (from the prompt )?pass", out["verification"]), \
+        out["verification"]
     assert log_rows(default)[-1]["model"] == "local"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from fake_upstream import FakeUpstream
 from routemate.chat import ChatRequest
-from routemate.config import load_settings
+from routemate.config import VerifyConfig, load_settings
 from routemate.service import Routemate
 from routemate.verified import Cascade, is_code_request
 
@@ -74,7 +74,7 @@ async def ask(text: str = PROMPT, model: str = "auto", **kw: Any) -> tuple[Any, 
 async def test_passing_cheap_answer_is_returned_without_a_frontier_call(two_fakes: Any) -> None:
     local, frontier = two_fakes
     local.reply = GOOD
-    result, rm = await ask()
+    result, rm = await ask(config=VerifyConfig(early=False))      # every sample at once ([verify] early: below)
     assert result.answer.model == "llama" and not result.escalated
     assert result.verdict.ok and result.note().startswith("✓ verified: 4 of 4 samples agree on ")
     assert "inputs; 2 examples pass · confidence " in result.note()
@@ -276,7 +276,7 @@ async def test_a_server_that_ignores_n_still_gives_every_sample(two_fakes: Any) 
     local, frontier = two_fakes
     local.honour_n = False
     local.replies = [GOOD]
-    result, rm = await ask()
+    result, rm = await ask(config=VerifyConfig(early=False))
     assert result.agreement.k == 4 and not result.escalated
     assert local.requests[0]["body"]["n"] == 4 and len(local.requests) == 4     # the backend asked for the rest
     assert result.answer.usage.completion_tokens > 4 * 10 and len(rm.store.recent(5)) == 1
@@ -285,7 +285,7 @@ async def test_a_server_that_ignores_n_still_gives_every_sample(two_fakes: Any) 
 async def test_the_log_row_holds_the_agreement_and_the_decision(two_fakes: Any) -> None:
     local, _ = two_fakes
     local.replies = [GOOD, GOOD, BAD, GOOD]
-    result, rm = await ask()
+    result, rm = await ask(config=VerifyConfig(early=False))
     meta = next(r for r in rm.store.recent(3) if r["id"] == result.answer.log_id)["meta"]
     assert meta["agreement"]["samples"] == 4 and meta["agreement"]["agreeing"] == 3
     assert meta["agreement"]["groups"] == [[0, 1, 3], [2]] and meta["agreement"]["examples_passed"] == 2
@@ -361,8 +361,6 @@ async def test_requests_in_other_languages_are_checked_against_their_examples(tw
 # -- [verify] early: the first answer alone when the request's examples settle it ---------------------
 
 async def test_early_a_first_answer_that_passes_the_examples_is_the_only_sample(two_fakes: Any) -> None:
-    from routemate.config import VerifyConfig
-
     local, frontier = two_fakes
     local.reply = GOOD
     result, rm = await ask(config=VerifyConfig(early=True))
@@ -376,8 +374,6 @@ async def test_early_a_first_answer_that_passes_the_examples_is_the_only_sample(
 
 
 async def test_early_a_first_answer_that_fails_draws_the_rest_and_picks_among_all(two_fakes: Any) -> None:
-    from routemate.config import VerifyConfig
-
     local, frontier = two_fakes
     local.replies = [BAD, GOOD, GOOD, BAD]     # the first fails its examples; two of the three more are right
     result, rm = await ask(config=VerifyConfig(early=True))
@@ -394,8 +390,6 @@ async def test_early_a_first_answer_that_fails_draws_the_rest_and_picks_among_al
 
 
 async def test_early_without_examples_nothing_settles_and_every_sample_is_drawn(two_fakes: Any) -> None:
-    from routemate.config import VerifyConfig
-
     local, _ = two_fakes
     local.reply = GOOD
     result, _ = await ask("Write a Python function zork(n) that returns the secret code.",
@@ -404,8 +398,6 @@ async def test_early_without_examples_nothing_settles_and_every_sample_is_drawn(
 
 
 async def test_early_one_passing_example_is_too_little_to_stop_at_one_sample(two_fakes: Any) -> None:
-    from routemate.config import VerifyConfig
-
     local, _ = two_fakes
     local.reply = GOOD
     result, _ = await ask("Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'",
