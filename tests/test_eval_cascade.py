@@ -225,7 +225,7 @@ def test_early_replay_checks_the_first_answer_alone_and_draws_the_rest_only_when
         # it fails: the samples after it (the copy of it at their head left out) join, and a right one is picked
         {"id": "2", "prompt": two, "scores": {"w": 0, "s": 1}, "responses": {"w": MINUS, "s": PLUS},
          "samples": {"w": [MINUS, PLUS, PLUS2, TIMES, PLUS]}, "sample_scores": {"w": [0, 1, 1, 0, 1]}},
-        # no example: nothing can settle it
+        # no example: nothing could settle it, so its samples are drawn at once (the first answer is not asked)
         {"id": "3", "prompt": "Write a Python function add(a, b) that adds two numbers.", "scores": {"w": 1, "s": 1},
          "responses": {"w": PLUS, "s": PLUS}, "samples": {"w": [PLUS2, PLUS, TIMES]},
          "sample_scores": {"w": [1, 1, 0]}},
@@ -233,10 +233,10 @@ def test_early_replay_checks_the_first_answer_alone_and_draws_the_rest_only_when
     path = tmp_path / "early.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     report, records = replay(load(path), "w", "s", samples=4, workers=1, early=True)
-    assert [r["samples"] for r in records] == [1, 4, 4]
+    assert [r["samples"] for r in records] == [1, 4, 3]
     assert [r["picked_score"] for r in records] == [1, 1, 1] and not any(r["escalated"] for r in records)
-    assert report.early and report.samples_drawn == pytest.approx(3.0)
-    assert report.weak_quality == pytest.approx(2 / 3)          # the first answers: 1, 0, 1
+    assert report.early and report.samples_drawn == pytest.approx(8 / 3)
+    assert report.weak_quality == pytest.approx(2 / 3)          # the first answers: 1, 0 and sample 1 of row 3
     full, _ = replay(load(path), "w", "s", samples=4, workers=1)
     assert not full.early and full.samples_drawn == pytest.approx(11 / 3)         # row 3 records 3
     assert full.weak_quality == pytest.approx(1 / 3)                               # samples[0]: 0, 0, 1

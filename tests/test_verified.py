@@ -389,12 +389,13 @@ async def test_early_a_first_answer_that_fails_draws_the_rest_and_picks_among_al
     assert rows[0]["completion_tokens"] == result.answer.usage.completion_tokens > 0
 
 
-async def test_early_without_examples_nothing_settles_and_every_sample_is_drawn(two_fakes: Any) -> None:
+async def test_early_without_examples_nothing_could_settle_so_every_sample_comes_in_one_call(two_fakes: Any) -> None:
     local, _ = two_fakes
     local.reply = GOOD
     result, _ = await ask("Write a Python function zork(n) that returns the secret code.",
                           config=VerifyConfig(early=True))
-    assert [r["body"].get("n", 1) for r in local.requests] == [1, 3] and result.agreement.k == 4
+    assert [(r["body"]["n"], r["body"]["temperature"]) for r in local.requests] == [(4, 0.8)]
+    assert result.agreement.k == 4
 
 
 async def test_early_one_passing_example_is_too_little_to_stop_at_one_sample(two_fakes: Any) -> None:
@@ -402,5 +403,5 @@ async def test_early_one_passing_example_is_too_little_to_stop_at_one_sample(two
     local.reply = GOOD
     result, _ = await ask("Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'",
                           config=VerifyConfig(early=True))
-    assert [r["body"].get("n", 1) for r in local.requests] == [1, 3] and result.agreement.k == 4
+    assert [r["body"]["n"] for r in local.requests] == [4] and result.agreement.k == 4
     assert result.verdict.ok and "settled" not in result.note()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.agreement import HAND_SET, Confidence, agree, judge, settled
+from routemate.verify.agreement import HAND_SET, Confidence, agree, could_settle, judge, settled
 
 REQUEST = ("Write a Python function second_largest(xs: list[int]) -> int returning the second largest distinct "
            "value.\nsecond_largest([1, 3, 2]) -> 2")
@@ -103,3 +103,12 @@ def test_one_answer_settles_only_when_two_examples_or_the_users_tests_held_and_i
     assert not settled(agree(no_example, [RIGHT]), 0.5)     # it ran on inputs, but nothing said what it should give
     assert not settled(agree(two, [RIGHT]), 1.01)           # below the threshold
     assert not settled(agree(two, [RIGHT, RIGHT2]), 0.5)    # several samples are judged by their agreement
+
+
+def test_a_first_answer_could_settle_only_a_request_with_two_examples_tests_or_code_to_test() -> None:
+    assert could_settle(REQUEST + "\nsecond_largest([5, 9, 7]) -> 7")
+    assert not could_settle(REQUEST)                                   # one example
+    assert could_settle(REQUEST, tests="assert second_largest([1, 2]) == 1")
+    assert not could_settle("Write a Python function that reverses a string")
+    assert could_settle("Write pytest tests for this file.\n\n```python\n# slugify.py\ndef slugify(t):\n"
+                        "    return t.lower()\n```")

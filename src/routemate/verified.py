@@ -31,7 +31,7 @@ from .errors import BackendError
 from .routing import Decision, Policy, Score, decide
 from .routing.features import of_request
 from .service import Answer, Run
-from .verify.agreement import Agreement, Confidence, agree, judge, settled
+from .verify.agreement import Agreement, Confidence, agree, could_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
 from .verify.spec import asks_for_code
 
@@ -354,7 +354,7 @@ class Cascade:
             texts: list[str] | None = None
             agreement: Agreement | None = None
             early = False
-            if k > 1 and self.config.early:
+            if k > 1 and self.config.early and could_settle(asked, self.tests):
                 # one answer first; the other samples only when it does not settle the request
                 held = _Held()
                 try:

@@ -95,7 +95,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
     docstring); ``confidence`` is the live ``[verify] threshold``. ``early`` replays ``[verify]
     early``: the first answer (``responses``) is checked alone, and the samples after it are
     compared only when it is not ``settled``."""
-    from ..verify.agreement import LIMIT, agree, judge, settled
+    from ..verify.agreement import LIMIT, agree, could_settle, judge, settled
 
     pairs = [(r, sc) for r, sc in zip(rows, scores if scores is not None else [None] * len(rows))
              if r.answers(weak)]
@@ -103,16 +103,18 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         raise InvalidRequest(f"{file or 'the outcome file'} has no recorded responses for {weak!r}",
                              hint="`eval cascade` replays recorded answers; this file only has scores. Use a "
                                   "file with a `responses` field, e.g. routerbench-mbpp.jsonl")
+    # as live: a first answer is checked alone only where it could settle the request
+    first_alone = [early and samples > 1 and could_settle(r.prompt) for r, _ in pairs]
     early = early and samples > 1
-    graded = [(_grades_early if early else _grades)(r, weak, samples) for r, _ in pairs]
+    graded = [(_grades_early if alone else _grades)(r, weak, samples) for (r, _), alone in zip(pairs, first_alone)]
     started = time.perf_counter()
     done = 0
 
-    def check(item: tuple[Outcome, float | None]) -> Any:
+    def check(item: tuple[Outcome, float | None, bool]) -> Any:
         nonlocal done
-        row, score = item
+        row, score, alone = item
         # only what a live request would have: the prompt and the weak model's answers
-        answers = (row.first_and_rest(weak) if early else row.answers(weak))[:samples]
+        answers = (row.first_and_rest(weak) if alone else row.answers(weak))[:samples]
 
         def check_first(k: int) -> Any:
             return agree(row.prompt, answers[:k], default_language=language, timeout=timeout, router_score=score,
@@ -120,7 +122,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
 
         result = None
         if score is None or score < skip_above:
-            result = check_first(1) if early else None
+            result = check_first(1) if alone else None
             if result is None or not settled(result, confidence):
                 result = check_first(len(answers))
         done += 1
@@ -129,7 +131,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         return result
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        agreements = list(pool.map(check, pairs))
+        agreements = list(pool.map(check, [(r, sc, alone) for (r, sc), alone in zip(pairs, first_alone)]))
 
     records, doubts, picked_scores, strong_scores = [], [], [], []
     quality = weak_q = sample_q = local_q = strong_q = oracle_q = 0.0

@@ -229,6 +229,16 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
 SETTLING_EXAMPLES = 2
 
 
+def could_settle(request: str, tests: str | None = None) -> bool:
+    """Whether a first answer to ``request`` could settle it at all: the user gave tests, the request
+    asks for tests of code it supplies, or it states at least ``SETTLING_EXAMPLES`` examples. When
+    not, an early-stopping cascade draws every sample at once (one call, one round of checks)."""
+    if tests is not None:
+        return True
+    spec = read_request(request)
+    return spec.wants_tests or len(spec.examples) >= SETTLING_EXAMPLES
+
+
 def settled(a: Agreement, threshold: float) -> bool:
     """Whether one answer is trusted without drawing more samples (``[verify] early``): the user's
     tests, or at least ``SETTLING_EXAMPLES`` of the request's examples, ran on it and held, nothing
