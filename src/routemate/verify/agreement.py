@@ -224,7 +224,7 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
 
 # Examples from the request that must hold on one answer before no more samples are drawn. One is too
 # few: on MBPP prompts showing one assert, 4 of the 16 greedy answers that passed it failed the hidden
-# tests, where the pick among 4 samples failed on 1; showing two, the answers that passed both were
+# tests, where the pick among 4 samples failed on 2; showing two, the answers that passed both were
 # as right as the pick (docs/verify.md, "Stopping at the first sample").
 SETTLING_EXAMPLES = 2
 
