@@ -376,7 +376,10 @@ async def test_early_a_first_answer_that_passes_the_examples_is_the_only_sample(
 async def test_early_a_first_answer_that_fails_draws_the_rest_and_picks_among_all(two_fakes: Any) -> None:
     local, frontier = two_fakes
     local.replies = [BAD, GOOD, GOOD, BAD]     # the first fails its examples; two of the three more are right
-    result, rm = await ask(config=VerifyConfig(early=True))
+    said: list[str] = []
+    result, rm = await ask(config=VerifyConfig(early=True), progress=said.append)
+    assert "the first answer did not settle it (2/2 examples from the prompt fail): asking llama for 3 more " \
+           "samples…" in said
     assert result.answer.text == GOOD and not result.escalated and frontier.requests == []
     assert [(r["body"].get("n", 1), r["body"]["temperature"]) for r in local.requests] == [(1, 0), (3, 0.8)]
     assert result.agreement.k == 4 and "settled" not in result.note()

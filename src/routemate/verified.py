@@ -364,8 +364,8 @@ class Cascade:
                     agreement = await self._agree(asked, texts, decision.score, entry)
                     early = settled(agreement, threshold)
                     if not early:
-                        yield Progress(f"{agreement.verdict.summary()}: asking {decision.model} for {k - 1} "
-                                       f"more samples…")
+                        yield Progress(f"the first answer did not settle it ({agreement.verdict.summary()}): "
+                                       f"asking {decision.model} for {k - 1} more samples…")
                         try:
                             more, extra = await self._sample(current, decision, policy, entry, k - 1, held)
                         except BackendError:
