@@ -202,7 +202,7 @@ class Routemate:
         embedded engine), while the caller goes on preparing the request: a one-shot ``routemate ask``
         overlaps its own start-up with the engine's."""
         decision, _ = self.route(request)
-        warm = getattr(self.backend(decision.model), "warm", None) if decision.model in self.settings.models else None
+        warm = getattr(self.backend(decision.model), "warm", None)
         if warm is not None:
             warm()
 

@@ -85,6 +85,15 @@ def is_verified(path: Path, model: CatalogModel) -> bool:
     return True
 
 
+def present(model: CatalogModel, models_dir: Path) -> bool:
+    """Whether ``model``'s file is in ``models_dir`` at its full size (cheap: nothing is hashed, so
+    ``ensure`` may still have to verify it, but it will not have to fetch it)."""
+    try:
+        return (models_dir / model.filename).stat().st_size == model.size
+    except OSError:
+        return False
+
+
 def on_disk(model: CatalogModel, models_dir: Path) -> Path | None:
     """The verified file if it is there (without fetching), else None."""
     path = models_dir / model.filename

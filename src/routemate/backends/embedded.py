@@ -175,10 +175,9 @@ class EmbeddedBackend:
         catalog = self.settings.catalog_model(self.config)
         if catalog is None:
             return bool(self.config.path) and Path(self.config.path).expanduser().is_file()
-        try:
-            return (self.settings.models_dir / catalog.filename).stat().st_size == catalog.size
-        except OSError:
-            return False
+        from ..weights import present
+
+        return present(catalog, self.settings.models_dir)
 
     def _body(self, params: dict[str, Any]) -> dict[str, Any]:
         allowed = SUPPORTED | (TOOL_PARAMS if "tools" in self.config.caps else set())

@@ -103,9 +103,9 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         raise InvalidRequest(f"{file or 'the outcome file'} has no recorded responses for {weak!r}",
                              hint="`eval cascade` replays recorded answers; this file only has scores. Use a "
                                   "file with a `responses` field, e.g. routerbench-mbpp.jsonl")
-    # as live: a first answer is checked alone only where it could settle the request
-    first_alone = [early and samples > 1 and could_settle(r.prompt) for r, _ in pairs]
     early = early and samples > 1
+    # as live: a first answer is checked alone only where it could settle the request
+    first_alone = [early and could_settle(r.prompt) for r, _ in pairs]
     graded = [(_grades_early if alone else _grades)(r, weak, samples) for (r, _), alone in zip(pairs, first_alone)]
     started = time.perf_counter()
     done = 0
@@ -210,9 +210,7 @@ def _grades(row: Outcome, weak: str, samples: int) -> list[float]:
 
 def _grades_early(row: Outcome, weak: str, samples: int) -> list[float]:
     """The grades of ``row.first_and_rest(weak)``, in that order (for scorers only)."""
-    first, rest = row.responses.get(weak), list(row.samples.get(weak) or [])
-    skip = 1 if first is not None and rest[:1] == [first] else 0
-    grades = ([row.scores[weak]] if first is not None else []) + row.hidden_sample_scores(weak)[skip:]
+    grades = row.hidden_first_and_rest_scores(weak)
     if len(grades) < min(samples, len(row.first_and_rest(weak))):
         raise InvalidRequest(f"row {row.id}: its answers of {weak} outnumber their scores",
                              hint="each sample needs the grader's verdict in sample_scores, in the same order")

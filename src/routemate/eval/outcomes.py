@@ -60,10 +60,18 @@ class Outcome:
         sees them in. The first is the recorded ``responses`` entry (a greedy answer, as the live
         cascade's first sample is); the samples follow, without a copy of the first at their head."""
         first = self.responses.get(model)
-        rest = list(self.samples.get(model) or [])
-        if first is None:
-            return rest
-        return [first] + (rest[1:] if rest[:1] == [first] else rest)
+        rest = list(self.samples.get(model) or [])[self._after_first(model):]
+        return rest if first is None else [first] + rest
+
+    def hidden_first_and_rest_scores(self, model: str) -> list[float]:
+        """For scorers only: the grades of ``first_and_rest(model)``, in that order."""
+        first = [self.scores[model]] if model in self.responses else []
+        return first + self.hidden_sample_scores(model)[self._after_first(model):]
+
+    def _after_first(self, model: str) -> int:
+        """Where the samples drawn after the first answer start: past a copy of it at their head."""
+        first, rest = self.responses.get(model), self.samples.get(model) or []
+        return 1 if first is not None and rest[:1] == [first] else 0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "source": self.source, "split": self.split, "prompt": self.prompt,
