@@ -164,7 +164,7 @@ class VerifiedAnswer:
         note = redact(self.ex.gw.settings, _ascii_note(note))     # check labels can quote code output
         headers = [(b"x-routemate-model", header_safe(decision.model).encode()),
                    (b"x-routemate-reason", header_safe(decision.reason).encode()),
-                   (b"x-routemate-verify", header_safe(f"{state}; {note}").encode()),
+                   (b"x-routemate-verify", header_safe(f"{state}; {note}", keep_end=True).encode()),
                    (b"x-routemate-attempts", header_safe(",".join(models)).encode()),
                    (b"x-routemate-request-id", self.id.encode())]
         if result is not None:
@@ -196,7 +196,7 @@ class VerifiedAnswer:
 
             state = result.state
             note = redact(self.ex.gw.settings, _ascii_note(result.note()))
-            events.append(f": routemate verify={state}; {header_safe(note)}\n\n".encode())
+            events.append(f": routemate verify={state}; {header_safe(note, keep_end=True)}\n\n".encode())
         events.append(DONE)
         await send({"type": "http.response.body", "body": b"".join(events)})
 

@@ -65,12 +65,20 @@ def error_body(exc: RoutemateError) -> bytes:
     return dumps(exc.to_openai())
 
 
-def header_safe(text: str, limit: int = 400) -> str:
-    """HTTP header values are latin-1 without line breaks; reasons contain arrows and ≥."""
+def header_safe(text: str, limit: int = 400, *, keep_end: bool = False) -> str:
+    """HTTP header values are latin-1 without line breaks; reasons contain arrows and ≥.
+
+    A value over ``limit`` is cut at its end, or with ``keep_end`` in its middle: a verdict lists the
+    earlier attempts first and ends with the one that answered and what to do about it."""
     text = text.replace("≥", ">=").replace("≤", "<=").replace("→", "->").replace("…", "...")
     text = " ".join(text.split())
     text = text.encode("ascii", "replace").decode("ascii")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    if not keep_end:
+        return text[: limit - 3] + "..."
+    head = limit // 4
+    return text[:head] + "..." + text[len(text) - (limit - head - 3):]
 
 
 # -- request parsing --------------------------------------------------------------------------------
