@@ -14,7 +14,7 @@ from conftest import hybrid_config
 from gateway_fixtures import RunningGateway
 from routemate.config import build_settings
 from routemate.errors import ConfigError, ModelForbidden, QuotaExceeded, RateLimited, StoreUnavailable
-from routemate.keys import Keyring, period_start
+from routemate.keys import Allowance, Keyring, period_start
 from routemate.store import Record, Store
 
 NOON = datetime(2026, 3, 14, 12, 0, 30, tzinfo=timezone.utc).timestamp()
@@ -81,6 +81,21 @@ async def test_rate_limit_counts_per_clock_minute_and_says_when_to_retry(ring):
     assert err.value.retry_after == 30 and err.value.code == "rate_limit_exceeded"
     ring.now[0] += 30
     await ring.admit(key, "auto")
+
+
+async def test_admit_tells_a_key_with_rpm_where_it_stands_in_the_minute(ring):
+    ci = ring.named["ci"]                            # rpm 2; NOON is 12:00:30, the minute ends 30 s later
+    end = NOON + 30
+    assert await ring.admit(ci, "auto") == Allowance(limit=2, remaining=1, resets_at=end)
+    assert await ring.admit(ci, "auto") == Allowance(limit=2, remaining=0, resets_at=end)
+    with pytest.raises(RateLimited) as err:
+        await ring.admit(ci, "auto")
+    assert err.value.allowance == Allowance(limit=2, remaining=0, resets_at=end)     # never negative
+    assert err.value.allowance.reset_in(NOON) == err.value.retry_after == 30
+    ring.now[0] = end                                # a new minute, a new count
+    assert await ring.admit(ci, "auto") == Allowance(limit=2, remaining=1, resets_at=end + 60)
+    for other in (ring.named["team"], ring.named["local-only"], None):      # no rpm: nothing to tell
+        assert await ring.admit(other, "auto") is None
 
 
 def test_periods_are_utc_calendar_periods():

@@ -7,6 +7,11 @@ error body with the matching HTTP status.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .keys import Allowance
+
 
 class RoutemateError(Exception):
     """Base class: ``str(err)`` is the one line shown to the user."""
@@ -103,9 +108,11 @@ class RateLimited(RoutemateError):
     type = "requests"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None,
+                 allowance: "Allowance | None" = None) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
+        self.allowance = allowance        # the key's limit and window, for the rate-limit headers
 
 
 class ModelForbidden(RoutemateError):

@@ -46,6 +46,20 @@ class Caller:
 CALLER: ContextVar[Caller | None] = ContextVar("routemate_caller", default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """Where a key with ``rpm`` stands after a request was counted: its limit, what is left in the
+    clock minute (never negative) and when that minute ends (epoch seconds)."""
+
+    limit: int
+    remaining: int
+    resets_at: float
+
+    def reset_in(self, now: float) -> int:
+        """Whole seconds until the window resets (0 once it has)."""
+        return max(0, math.ceil(self.resets_at - now))
+
+
 def caller_name() -> str | None:
     caller = CALLER.get()
     return caller.name if caller is not None else None
@@ -117,13 +131,16 @@ class Keyring:
         raise ModelForbidden(f"key {key.name!r} may not use model {requested!r}",
                              hint=f"use auto or one of: {', '.join(key.models)}")
 
-    async def admit(self, key: "KeyConfig | None", requested: str) -> None:
-        """Refuse a request the key may not make now: wrong model (403), over budget or rate (429)."""
+    async def admit(self, key: "KeyConfig | None", requested: str) -> Allowance | None:
+        """Refuse a request the key may not make now: wrong model (403), over budget or rate (429).
+
+        For a key with ``rpm``, the request is counted and its ``Allowance`` returned (the 429 carries
+        it too); None for any other key, so only limited keys get rate-limit headers."""
         if key is None:
-            return
+            return None
         self.check_model(key, requested)
         if key.budget_usd is None and key.rpm is None:
-            return
+            return None
         now = self.clock()
         if key.budget_usd is not None:
             spent = self._cached_spend(key, now)
@@ -133,13 +150,16 @@ class Keyring:
                 raise QuotaExceeded(f"key {key.name!r} has spent ${spent:.4f} of its ${key.budget_usd:g} "
                                     f"{PERIOD_WORDS[key.period]} budget",
                                     hint=self._budget_hint(key, now))
-        if key.rpm is not None:
-            minute = int(now // 60)
-            used = await self._ask(self.store().count_request, key.name, minute)
-            if used > key.rpm:
-                wait = max(1, math.ceil((minute + 1) * 60 - now))
-                raise RateLimited(f"key {key.name!r} is over its limit of {key.rpm} requests per minute",
-                                  retry_after=wait, hint=f"try again in {wait}s")
+        if key.rpm is None:
+            return None
+        minute = int(now // 60)
+        used = await self._ask(self.store().count_request, key.name, minute)
+        allowance = Allowance(key.rpm, max(0, key.rpm - used), (minute + 1) * 60.0)
+        if used > key.rpm:
+            wait = max(1, allowance.reset_in(now))
+            raise RateLimited(f"key {key.name!r} is over its limit of {key.rpm} requests per minute",
+                              retry_after=wait, hint=f"try again in {wait}s", allowance=allowance)
+        return allowance
 
     @staticmethod
     async def _ask(fn: Callable[..., Any], *args: Any) -> Any:
@@ -185,4 +205,4 @@ class Keyring:
         return f"the budget renews on {nxt:%Y-%m}-01 00:00 UTC"
 
 
-__all__ = ["CALLER", "Caller", "Keyring", "caller_name", "period_start"]
+__all__ = ["CALLER", "Allowance", "Caller", "Keyring", "caller_name", "period_start"]
