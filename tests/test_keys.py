@@ -7,11 +7,12 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
+import anthropic
 import openai
 import pytest
 
 from conftest import hybrid_config
-from gateway_fixtures import RunningGateway
+from gateway_fixtures import RunningGateway, close_clients, gateway, opened  # noqa: F401  (fixtures)
 from routemate.config import build_settings
 from routemate.errors import ConfigError, ModelForbidden, QuotaExceeded, RateLimited, StoreUnavailable
 from routemate.keys import Allowance, Keyring, period_start
@@ -142,13 +143,43 @@ models = ["local"]
 HARD = "Design a distributed, lock-free job scheduler with consensus across regions; explain the trade-offs."
 
 
-@pytest.fixture
-def keyed(hybrid, write_config, env, monkeypatch):
+AGENT = "sk-agent-0123456789"
+LIMITED = f"""
+[keys.agent]
+key = "{AGENT}"
+rpm = 5
+
+[models.embed]
+backend = "openai"
+base_url = "{{url}}"
+model = "nomic-embed-text"
+tier = "local"
+capabilities = ["embeddings"]
+"""
+AT = NOON - 30 + 12.5                # 12:00:12.5 UTC: the clock minute resets 47.5 s later, at 12:01:00
+
+
+def start_keyed(hybrid, write_config, env, monkeypatch, extra=""):
     monkeypatch.setenv("CI_KEY", CI)
     monkeypatch.setenv("ROUTEMATE_API_KEYS", PLAIN)
     env.update(CI_KEY=CI, ROUTEMATE_API_KEYS=PLAIN)
-    write_config(hybrid_config(hybrid) + KEYS)
-    gw = RunningGateway(env).start()
+    write_config(hybrid_config(hybrid) + KEYS + extra)
+    return RunningGateway(env).start()
+
+
+@pytest.fixture
+def keyed(hybrid, write_config, env, monkeypatch):
+    gw = start_keyed(hybrid, write_config, env, monkeypatch)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def limited(hybrid, write_config, env, monkeypatch):
+    """The keyed gateway plus ``agent`` (rpm 5) and an embedding model. Its keyring's clock stands at
+    ``AT``, so a test's requests share one clock minute whenever it runs."""
+    gw = start_keyed(hybrid, write_config, env, monkeypatch, LIMITED.format(url=hybrid.url))
+    gw.gateway.keyring.clock = lambda: AT
     yield gw
     gw.stop()
 
@@ -228,3 +259,79 @@ async def test_a_store_that_is_down_is_a_503_naming_the_log(tmp_path):
     with pytest.raises(StoreUnavailable, match="request log is unreachable \\(OSError\\)") as err:
         await ring.admit(ring.named["ci"], "auto")
     assert err.value.status == 503 and "connection refused" not in str(err.value)
+
+
+# -- rate-limit headers -------------------------------------------------------------------------------------
+HI = [{"role": "user", "content": "hi"}]
+
+
+def openai_limit(headers):
+    return tuple(headers.get(f"x-ratelimit-{part}-requests") for part in ("limit", "remaining", "reset"))
+
+
+def anthropic_limit(headers):
+    return tuple(headers.get(f"anthropic-ratelimit-requests-{part}") for part in ("limit", "remaining", "reset"))
+
+
+def rate_headers(headers):
+    return sorted(k for k in headers if "ratelimit" in k.lower())
+
+
+def test_every_answer_to_a_key_with_rpm_says_where_it_stands(limited, close_clients):
+    agent = opened(client(limited, AGENT))
+    chat = agent.chat.completions.with_raw_response.create(model="gpt4o", messages=HI)
+    assert chat.parse().choices[0].message.content and openai_limit(chat.headers) == ("5", "4", "48s")
+    streamed = agent.chat.completions.with_raw_response.create(model="gpt4o", messages=HI, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices)
+    assert openai_limit(streamed.headers) == ("5", "3", "48s")
+    completion = agent.completions.with_raw_response.create(model="local", prompt="def add(a, b):", max_tokens=4)
+    assert completion.parse().object == "text_completion" and openai_limit(completion.headers) == ("5", "2", "48s")
+    response = agent.responses.with_raw_response.create(model="gpt4o", input="hi")
+    assert response.parse().output_text and openai_limit(response.headers) == ("5", "1", "48s")
+    embedded = agent.embeddings.with_raw_response.create(model="embed", input="hi")
+    assert embedded.parse().data and openai_limit(embedded.headers) == ("5", "0", "48s")
+    assert not any(k.startswith("anthropic-") for k in chat.headers)
+
+    with pytest.raises(openai.RateLimitError) as err:
+        agent.chat.completions.create(model="gpt4o", messages=HI, stream=True)
+    refused = err.value.response.headers
+    assert err.value.code == "rate_limit_exceeded" and refused["retry-after"] == "48"
+    assert openai_limit(refused) == ("5", "0", "48s")              # over the limit, still never negative
+
+
+def test_the_messages_endpoint_says_it_with_anthropics_headers(limited, close_clients):
+    claude = opened(anthropic.Anthropic(base_url=limited.url.removesuffix("/v1"), api_key=AGENT, max_retries=0,
+                                        timeout=60))
+    reset = "2026-03-14T12:01:00Z"
+    message = claude.messages.with_raw_response.create(model="gpt4o", max_tokens=20, messages=HI)
+    assert message.parse().content[0].text and anthropic_limit(message.headers) == ("5", "4", reset)
+    assert rate_headers(message.headers) == [f"anthropic-ratelimit-requests-{p}" for p in ("limit", "remaining", "reset")]
+    streamed = claude.messages.with_raw_response.create(model="gpt4o", max_tokens=20, messages=HI, stream=True)
+    assert [e.type for e in streamed.parse()][-1] == "message_stop"
+    assert anthropic_limit(streamed.headers) == ("5", "3", reset)
+    for left in ("2", "1", "0"):
+        r = limited.post("/v1/messages", {"model": "gpt4o", "max_tokens": 20, "messages": HI},
+                         headers={"x-api-key": AGENT})
+        assert r.status == 200 and anthropic_limit(r.headers) == ("5", left, reset)
+
+    with pytest.raises(anthropic.RateLimitError) as err:
+        claude.messages.create(model="gpt4o", max_tokens=20, messages=HI)
+    refused = err.value.response.headers
+    assert err.value.body["error"]["type"] == "rate_limit_error" and refused["retry-after"] == "48"
+    assert anthropic_limit(refused) == ("5", "0", reset)
+
+
+def test_keys_without_rpm_send_no_rate_limit_headers(limited):
+    for key in (PLAIN, TEAM, LOCAL_ONLY):            # a plain key, a budget, a model list: none has rpm
+        auth = {"authorization": f"Bearer {key}"}
+        chat = limited.post("/v1/chat/completions", {"model": "local", "messages": HI, "max_tokens": 2}, headers=auth)
+        message = limited.post("/v1/messages", {"model": "local", "max_tokens": 2, "messages": HI}, headers=auth)
+        assert chat.status == message.status == 200, (chat.body, message.body)
+        assert rate_headers(chat.headers) == rate_headers(message.headers) == []
+
+
+def test_a_gateway_without_keys_sends_no_rate_limit_headers(gateway):
+    chat = gateway.post("/v1/chat/completions", {"model": "gpt4o", "messages": HI})
+    message = gateway.post("/v1/messages", {"model": "gpt4o", "max_tokens": 20, "messages": HI})
+    assert chat.status == message.status == 200
+    assert rate_headers(chat.headers) == rate_headers(message.headers) == []

@@ -32,15 +32,17 @@ from ..routing import fall_back
 from ..service import Run, short_error
 from ..sse import chunk_event
 from .metrics import reason_kind
-from .wire import chat_body, completion_body, dumps, error_body, header_safe, new_id
+from .wire import chat_body, completion_body, dumps, error_body, header_safe, new_id, ratelimit_headers
 
 if TYPE_CHECKING:
+    from ..keys import Allowance
     from .app import Gateway
 
 log = logging.getLogger("routemate.server")
 DONE = b"data: [DONE]\n\n"
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+Limits = Callable[["Allowance", float], list[tuple[bytes, bytes]]]    # renders a key's rate-limit headers
 
 
 class Exchange:
@@ -205,6 +207,22 @@ def error_headers(exc: RoutemateError) -> list[tuple[bytes, bytes]]:
     if exc.status in (503, 429) and "circuit open" in str(exc):
         return [(b"retry-after", b"5")]
     return []
+
+
+def with_limits(send: Send, allowance: "Allowance | None", clock: Callable[[], float],
+                render: Limits = ratelimit_headers) -> Send:
+    """``send`` adding a key's rate-limit headers to whatever response starts through it (an answer,
+    streamed or not, or an error), rendered as it goes out so a reset given as a duration counts from
+    then (by the keyring's ``clock``); ``send`` itself without an allowance (a key without ``rpm``)."""
+    if allowance is None:
+        return send
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *render(allowance, clock())]}
+        await send(message)
+
+    return wrapped
 
 
 async def send_error(send: Send, exc: RoutemateError, body: bytes | None = None) -> None:

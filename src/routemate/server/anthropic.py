@@ -10,6 +10,7 @@ Errors have Anthropic's shape (``{"type": "error", "error": {"type", "message"}}
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..chat import ChatRequest, Chunk, estimate_prompt_tokens
@@ -20,6 +21,7 @@ from .relay import Relay, accept, sse
 from .wire import _number, dumps, new_id
 
 if TYPE_CHECKING:
+    from ..keys import Allowance
     from .app import Gateway
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -31,6 +33,14 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_
 
 def error_body(exc: RoutemateError) -> bytes:
     return dumps({"type": "error", "error": {"type": ERROR_TYPES.get(exc.status, "api_error"), "message": str(exc)}})
+
+
+def ratelimit_headers(allowance: "Allowance", now: float) -> list[tuple[bytes, bytes]]:
+    """Anthropic's request rate-limit headers; the reset is a time (RFC 3339, UTC), whenever it is sent."""
+    reset = datetime.fromtimestamp(allowance.resets_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [(b"anthropic-ratelimit-requests-limit", str(allowance.limit).encode()),
+            (b"anthropic-ratelimit-requests-remaining", str(allowance.remaining).encode()),
+            (b"anthropic-ratelimit-requests-reset", reset.encode())]
 
 
 # -- request ---------------------------------------------------------------------------------------------
@@ -299,11 +309,11 @@ async def messages(gw: "Gateway", scope: dict[str, Any], receive: Receive, send:
         request, stream = parse_messages(body)
         return request
 
-    accepted = await accept(gw, "messages", scope, receive, send, parse, error_body)
+    accepted = await accept(gw, "messages", scope, receive, send, parse, error_body, ratelimit_headers)
     if accepted is not None:
         assert request is not None
-        await Relay(Exchange(gw, "messages"), accepted[1], MessagesEncoder(request), stream=stream)(scope, receive,
-                                                                                                   send)
+        _, run, send = accepted
+        await Relay(Exchange(gw, "messages"), run, MessagesEncoder(request), stream=stream)(scope, receive, send)
 
 
 async def messages_count_tokens(gw: "Gateway", scope: dict[str, Any], receive: Receive, send: Send) -> None:

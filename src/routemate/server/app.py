@@ -21,14 +21,14 @@ from starlette.routing import Route
 
 from ..config import KeyConfig, Settings, load_settings
 from ..errors import ModelNotFound, NoModelAvailable, PrivacyRefusal, RoutemateError
-from ..keys import CALLER, Keyring
+from ..keys import CALLER, Allowance, Keyring
 from ..routing import extract
 from ..service import Routemate
 from ..store import Record
-from .answer import Answer, Exchange, Receive, Send, error_headers, send_error
+from .answer import Answer, Exchange, Limits, Receive, Send, error_headers, send_error, with_limits
 from .metrics import Counter, Gauge, Metrics
 from .wire import (MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized, dumps, error_body, parse_chat,
-                   parse_completion, parse_embeddings, parse_feedback, parse_json)
+                   parse_completion, parse_embeddings, parse_feedback, parse_json, ratelimit_headers)
 
 log = logging.getLogger("routemate.server")
 Scope = dict[str, Any]
@@ -138,15 +138,26 @@ class Gateway:
             chunks.append(part)
         return parse_json(b"".join(chunks))
 
+    def limited(self, send: Send, allowance: Allowance | None, render: Limits = ratelimit_headers) -> Send:
+        """``send`` carrying the key's rate-limit headers (``Keyring.admit``'s allowance) on its response."""
+        return with_limits(send, allowance, self.keyring.clock, render)
+
+    def limit_headers(self, allowance: Allowance | None) -> dict[str, str]:
+        """The same headers for a Starlette response."""
+        if allowance is None:
+            return {}
+        return {k.decode(): v.decode() for k, v in ratelimit_headers(allowance, self.keyring.clock())}
+
     def _raw_store(self) -> Any:
         """The log store itself (not its background writer): key limits need answers at once."""
         store = self.rm.store
         return getattr(store, "store", store)
 
-    def error(self, exc: RoutemateError, endpoint: str) -> Response:
+    def error(self, exc: RoutemateError, endpoint: str, allowance: Allowance | None = None) -> Response:
         self.metrics.responses.inc((endpoint, str(exc.status)))
         headers = {k.decode(): v.decode() for k, v in error_headers(exc)}
-        return Response(error_body(exc), exc.status, headers=headers, media_type="application/json")
+        return Response(error_body(exc), exc.status, headers={**headers, **self.limit_headers(allowance)},
+                        media_type="application/json")
 
     # -- routes ---------------------------------------------------------------------------------------
     # The two answering routes are raw ASGI (see ``FastPath``): Starlette's request object and
@@ -158,9 +169,9 @@ class Gateway:
             key = self.check_key(headers)
             body = await self.body(headers, _body(receive))
             req, stream, include_usage = parse_chat(body)
-            await self.keyring.admit(key, req.model)
+            send = self.limited(send, await self.keyring.admit(key, req.model))   # every answer from here on
         except RoutemateError as exc:
-            return await self._reject(exc, "chat", send)
+            return await self._reject(exc, "chat", self.limited(send, getattr(exc, "allowance", None)))
         try:
             from .verified import VerifiedAnswer, plan
 
@@ -182,9 +193,9 @@ class Gateway:
         try:
             key = self.check_key(headers)
             req, stream, include_usage = parse_completion(await self.body(headers, _body(receive)))
-            await self.keyring.admit(key, req.model)
+            send = self.limited(send, await self.keyring.admit(key, req.model))
         except RoutemateError as exc:
-            return await self._reject(exc, "completions", send)
+            return await self._reject(exc, "completions", self.limited(send, getattr(exc, "allowance", None)))
         try:
             run = self.rm.start_completion(req, entry="http", default=self.settings.server.autocomplete)
         except RoutemateError as exc:
@@ -222,18 +233,19 @@ class Gateway:
     async def embeddings(self, request: Request) -> Response:
         """``POST /v1/embeddings``: one fixed embedding model (see ``Routemate.embedding_model``)."""
         body: dict[str, Any] = {}
+        allowance = None
         try:
             key = self.check_key(request.headers)
             body = await self.body(request.headers, request.stream())
             texts = parse_embeddings(body)
-            await self.keyring.admit(key, str(body.get("model") or "auto"))
+            allowance = await self.keyring.admit(key, str(body.get("model") or "auto"))
             out = await self.rm.embed(body, texts, entry="http")
         except RoutemateError as exc:
             self._log_refusal(exc, str(body.get("model") or "auto"), "embeddings")
-            return self.error(exc, "embeddings")
+            return self.error(exc, "embeddings", allowance or getattr(exc, "allowance", None))
         self.metrics.responses.inc(("embeddings", "200"))
         return Response(dumps(out), media_type="application/json",
-                        headers={"x-routemate-model": out["model"]})
+                        headers={"x-routemate-model": out["model"], **self.limit_headers(allowance)})
 
     async def feedback(self, request: Request) -> Response:
         """``POST /v1/feedback``: a rating of an answer, by its id; it becomes a label (learning.py)."""

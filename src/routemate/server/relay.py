@@ -14,7 +14,9 @@ from ..chat import ChatRequest, Chunk
 from ..errors import RoutemateError
 from ..service import Answer as Result
 from ..service import Run
-from .answer import Exchange, Receive, Send, _headers, _unexpected, has_content, resilient, send_error, until_disconnect
+from .answer import (Exchange, Limits, Receive, Send, _headers, _unexpected, has_content, resilient, send_error,
+                     until_disconnect)
+from .wire import ratelimit_headers
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -130,25 +132,30 @@ Parse = Callable[[dict[str, Any]], Awaitable[ChatRequest]]
 
 
 async def accept(gw: "Gateway", endpoint: str, scope: dict[str, Any], receive: Receive, send: Send, parse: Parse,
-                 error_body: Callable[[RoutemateError], bytes]) -> tuple[dict[str, Any], Run] | None:
-    """Key, body, the format's parse, the key's limits and routing: the body and the run to answer,
-    or None once an error (in the format's shape) was sent."""
+                 error_body: Callable[[RoutemateError], bytes],
+                 limits: Limits = ratelimit_headers) -> tuple[dict[str, Any], Run, Send] | None:
+    """Key, body, the format's parse, the key's limits and routing: the body, the run to answer and
+    the ``send`` to answer through (it adds the key's rate-limit headers, rendered by ``limits``), or
+    None once an error (in the format's shape) was sent."""
     from .app import _body, _headers
 
     headers = _headers(scope)
     model = "auto"
+    allowance = None
     try:
         key = gw.check_key(headers)
         body = await gw.body(headers, _body(receive))
         model = str(body.get("model") or "auto")
         request = await parse(body)
-        await gw.keyring.admit(key, request.model)
-        return body, gw.rm.start(request, entry="http")
+        allowance = await gw.keyring.admit(key, request.model)
+        run = gw.rm.start(request, entry="http")
     except RoutemateError as exc:
         gw._log_refusal(exc, model, endpoint)
         gw.metrics.responses.inc((endpoint, str(exc.status)))
+        send = gw.limited(send, allowance or getattr(exc, "allowance", None), limits)
         await send_error(send, exc, error_body(exc))
         return None
+    return body, run, gw.limited(send, allowance, limits)
 
 
 def sse(event: str, data: Any) -> bytes:

@@ -350,7 +350,7 @@ async def responses(gw: "Gateway", scope: dict[str, Any], receive: Receive, send
     accepted = await accept(gw, "responses", scope, receive, send, parse, error_body)
     if accepted is None:
         return
-    body, run = accepted
+    body, run, send = accepted
     encoder = ResponsesEncoder(body)
 
     async def store(run: Any) -> None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..chat import CHAT_PARAMS, ChatRequest, Completion, CompletionRequest, Usage
 from ..errors import InvalidRequest, RoutemateError
+
+if TYPE_CHECKING:
+    from ..keys import Allowance
 
 COMPLETION_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "n", "seed", "presence_penalty",
                      "frequency_penalty", "logit_bias", "logprobs", "echo", "best_of", "user")
@@ -79,6 +82,22 @@ def header_safe(text: str, limit: int = 400, *, keep_end: bool = False) -> str:
         return text[: limit - 3] + "..."
     head = limit // 4
     return text[:head] + "..." + text[len(text) - (limit - head - 3):]
+
+
+def ratelimit_headers(allowance: "Allowance", now: float) -> list[tuple[bytes, bytes]]:
+    """OpenAI's request rate-limit headers; the reset is a duration counted from ``now``."""
+    return [(b"x-ratelimit-limit-requests", str(allowance.limit).encode()),
+            (b"x-ratelimit-remaining-requests", str(allowance.remaining).encode()),
+            (b"x-ratelimit-reset-requests", duration(allowance.reset_in(now)).encode())]
+
+
+def duration(seconds: int) -> str:
+    """Whole seconds as OpenAI (Go's ``time.Duration``) writes them: ``0s``, ``42s``, ``1m0s``, ``1h0m5s``."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 # -- request parsing --------------------------------------------------------------------------------
