@@ -23,6 +23,7 @@ from .examples import Example, claimed, compiles, doctest_want
 from .extract import PythonAnswer, check_syntax, find_blocks, python_answer
 from .sandbox import refusal, run_python
 from .spec import Spec, read_request
+from . import pyast
 
 Status = Literal["pass", "fail", "skip"]
 Weaker = tuple[tuple[str, str], ...]     # sandbox layers a run lacked: (layer, what the kernel said)
@@ -301,7 +302,7 @@ def _verify_tests(spec: Spec, py: PythonAnswer, timeout: float, memory_mb: int, 
 
 def _defined(source: str) -> set[str]:
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return set()
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
@@ -311,7 +312,7 @@ def _without(source: str, names: set[str]) -> str:
     """``source`` minus its top-level definitions of ``names``."""
     if not names:
         return source
-    tree = ast.parse(source)
+    tree = pyast.parse(source)
     kept = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                                          and n.name in names)]
     if len(kept) == len(tree.body):
@@ -321,7 +322,7 @@ def _without(source: str, names: set[str]) -> str:
 
 def _has_tests(source: str) -> bool:
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return False
     return any((isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name.lower().startswith("test"))
@@ -341,7 +342,7 @@ def main_function(py: PythonAnswer) -> str | None:
 def _check_defines(spec: Spec, py: PythonAnswer) -> Check:
     defined = set(py.names)
     try:
-        for node in ast.walk(ast.parse(py.source)):
+        for node in ast.walk(pyast.parse(py.source)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 defined.add(node.name)
     except SyntaxError:
@@ -493,7 +494,7 @@ def _instrument(usage: str) -> tuple[str, int]:
     if not usage.strip():
         return "", 0
     try:
-        tree = ast.parse(usage)
+        tree = pyast.parse(usage)
         comments = {tok.start[0]: tok.string for tok in tokenize.generate_tokens(io.StringIO(usage).readline)
                     if tok.type == tokenize.COMMENT}
     except (SyntaxError, tokenize.TokenError):

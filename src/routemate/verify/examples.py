@@ -14,6 +14,7 @@ import doctest
 import re
 from dataclasses import dataclass
 from typing import Literal
+from . import pyast
 
 BUILTINS = {"print", "len", "sorted", "sum", "max", "min", "list", "set", "dict", "tuple", "str", "int", "float",
             "abs", "range", "round", "map", "filter", "any", "all", "isinstance", "type", "repr", "bool", "zip",
@@ -366,7 +367,7 @@ def _value_after(rest: str, *, strong: bool) -> str | None:
         candidate = rest[:cut].strip()
         if not candidate or candidate.endswith(".") or not is_value(candidate):   # "returns 5." ends a sentence
             continue
-        node = ast.parse(candidate, mode="eval").body
+        node = pyast.parse(candidate, mode="eval").body
         if isinstance(node, ast.Tuple) and not candidate.startswith("("):
             continue     # "returns 5, and ..." is 5, not the tuple (5,)
         after = rest[cut:].strip()
@@ -388,7 +389,7 @@ def _longest_compiling(text: str) -> str | None:
     words = text.split()
     for k in range(min(len(words), 60), 1, -1):
         candidate = " ".join(words[:k]).rstrip(".,;:")
-        if compiles(candidate, "exec") and isinstance(ast.parse(candidate).body[0], ast.Assert):
+        if compiles(candidate, "exec") and isinstance(pyast.parse(candidate).body[0], ast.Assert):
             after = " ".join(words[k:])
             # what follows must be prose ("assert f(1) == 2 doit passer"), not the rest of an expression
             return candidate if not after or after[0].isalpha() else None
@@ -397,7 +398,7 @@ def _longest_compiling(text: str) -> str | None:
 
 def _call_args(text: str) -> list[str] | None:
     try:
-        node = ast.parse(f"_f({text})", mode="eval").body
+        node = pyast.parse(f"_f({text})", mode="eval").body
     except SyntaxError:
         return None
     assert isinstance(node, ast.Call)
@@ -407,7 +408,7 @@ def _call_args(text: str) -> list[str] | None:
 def _is_call(source: str) -> bool:
     """A call of a named function whose arguments are plain values (``f([1, 2], k=3)``)."""
     try:
-        node = ast.parse(source, mode="eval").body
+        node = pyast.parse(source, mode="eval").body
     except (SyntaxError, ValueError):
         return False
     if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
@@ -417,7 +418,7 @@ def _is_call(source: str) -> bool:
 
 def is_value(text: str) -> bool:
     try:
-        return _value_node(ast.parse(text.strip(), mode="eval").body)
+        return _value_node(pyast.parse(text.strip(), mode="eval").body)
     except (SyntaxError, ValueError, RecursionError):
         return False
 
@@ -478,7 +479,7 @@ def compiles(source: str, mode: str) -> bool:
 def called_name(source: str) -> str | None:
     """The first plain function an example calls (``add`` in ``add(1, 2) == 3``)."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return None
     for node in ast.walk(tree):

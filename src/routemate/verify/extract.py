@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..routing.features import normalise_language
+from . import pyast
 
 # ``` or ~~~ fences, indented or not; an unclosed last fence (answer cut at max_tokens) counts.
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+#.-]*)[^\n]*\n(?P<body>.*?)"
@@ -106,7 +107,7 @@ def _bare_code(text: str) -> str | None:
 
 def _parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        pyast.parse(code)
         return True
     except (SyntaxError, ValueError):
         return False
@@ -166,7 +167,7 @@ def python_answer(text: str) -> PythonAnswer | None:
             transcripts.append(block.code)
             continue
         try:
-            tree = ast.parse(block.code)
+            tree = pyast.parse(block.code)
         except SyntaxError as exc:
             errors.append(f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg)
             continue
@@ -305,7 +306,7 @@ def check_syntax(code: str, language: str | None) -> Syntax:
     """Does ``code`` parse as ``language``? Python with ``ast``; others with tree-sitter."""
     if language == "python":
         try:
-            ast.parse(code)
+            pyast.parse(code)
             return Syntax(True, parser="ast")
         except SyntaxError as exc:
             return Syntax(False, f"line {exc.lineno}: {exc.msg}", "ast")

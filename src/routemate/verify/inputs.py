@@ -18,6 +18,7 @@ from typing import Any
 from .extract import PythonAnswer
 from .examples import is_value
 from .spec import Spec
+from . import pyast
 
 LIMIT = 12
 
@@ -64,7 +65,7 @@ def generate(spec: Spec, answers: Iterable[PythonAnswer | None], limit: int = LI
 def _call_args(source: str, entry: str | None) -> tuple[Any, ...] | None:
     """The positional argument values of the entry's call in an example (keywords: None)."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return None
     for node in ast.walk(tree):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..routing.features import normalise_language
 from .examples import BUILTINS, Example, called_name, input_output_examples, read_examples
+from . import pyast
 
 NAMED = re.compile(r"\b(?:function|method|class)\s+(?:called|named)\s+`?([A-Za-z_]\w*)`?|"
                    r"`([A-Za-z_]\w*)\([^`]*\)`|\b(?:function|method)\s+`([A-Za-z_]\w*)`", re.I)
@@ -170,7 +171,7 @@ def _shown_code(prompt: str) -> _Shown:
     if py is None or not py.definitions.strip():
         return _Shown()
     try:
-        tree = ast.parse(py.definitions)
+        tree = pyast.parse(py.definitions)
     except SyntaxError:
         return _Shown()
     defined, stubs, hints = [], [], {}
@@ -214,7 +215,7 @@ def _entry(shown: _Shown, examples: list[Example], names: list[str]) -> str | No
 
 def _annotations(arglist: str) -> tuple[tuple[str, str], ...]:
     try:
-        node = ast.parse(f"def _f({arglist}): pass").body[0]
+        node = pyast.parse(f"def _f({arglist}): pass").body[0]
     except SyntaxError:
         return ()
     assert isinstance(node, ast.FunctionDef)
@@ -224,7 +225,7 @@ def _annotations(arglist: str) -> tuple[tuple[str, str], ...]:
 
 def _param_count(arglist: str) -> int:
     try:
-        node = ast.parse(f"def _f({arglist}): pass").body[0]
+        node = pyast.parse(f"def _f({arglist}): pass").body[0]
     except SyntaxError:
         return -1
     assert isinstance(node, ast.FunctionDef)
