@@ -49,3 +49,12 @@ def test_a_syntax_error_still_raises_and_releases_the_lock():
     else:
         raise AssertionError("expected a SyntaxError")
     assert isinstance(pyast.parse("x = 1"), ast.Module)
+
+
+def test_literal_values_are_read_under_the_same_lock(monkeypatch):
+    assert pyast.literal_eval("  [1, 'a', (2.5, None)]") == [1, "a", (2.5, None)]
+    calls = []
+    real = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda source, *a, **k: calls.append(source) or real(source, *a, **k))
+    assert pyast.literal_eval("{'k': 3}") == {"k": 3}
+    assert calls == ["{'k': 3}"], "parsed through pyast.parse, so under its lock"

@@ -474,7 +474,7 @@ def _shown(line: str, printed: list[str]) -> bool:
     if _norm(line) in printed:
         return True
     try:
-        value = ast.literal_eval(line.strip())
+        value = pyast.literal_eval(line.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False
     return isinstance(value, str) and _norm(value) in printed
@@ -484,7 +484,7 @@ def _norm(line: str) -> str:
     """An output line compared loosely: spacing and quote style do not matter."""
     text = " ".join(line.strip().split())
     try:
-        return repr(ast.literal_eval(text))
+        return repr(pyast.literal_eval(text))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text.replace('"', "'")
 

@@ -229,7 +229,7 @@ def _output_in_prose(line: str) -> str | None:
     if quoted:
         return next(g for g in quoted.groups() if g is not None)
     try:
-        ast.literal_eval(want)
+        pyast.literal_eval(want)
         return want
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return want if re.fullmatch(r"[^\s`]+", want) else None

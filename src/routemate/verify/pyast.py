@@ -21,4 +21,9 @@ def parse(source: str, mode: str = "exec") -> ast.AST:
         return ast.parse(source, mode=mode)
 
 
-__all__ = ["parse"]
+def literal_eval(text: str) -> object:
+    """``ast.literal_eval`` of a string, parsed under the same lock (it parses, then evaluates)."""
+    return ast.literal_eval(parse(text.lstrip(" \t"), mode="eval"))
+
+
+__all__ = ["literal_eval", "parse"]
