@@ -53,6 +53,7 @@ def test_bench_run_records_samples_keeps_other_models_and_replays(two_fakes: Any
     r = cli("bench", "run", "--data", str(data), "--models", "llama", "--samples", "3", "--show-tests", "1",
             "--out", str(out), "--json")
     assert r.returncode == 0, r.stderr
+    assert "llama: 1/1 prompts · 0 passed · " in r.stderr     # progress without a terminal: plain lines
     summary = json.loads(r.stdout)["models"][0]
     assert summary["pass_at_1"] == 0 and summary["pass_at_k"] == 1 and summary["sample_pass_rate"] == 2 / 3
     row = json.loads(out.read_text())
@@ -71,3 +72,12 @@ def test_a_file_without_tests_is_a_one_line_error(env: dict[str, str], tmp_path:
     data.write_text(json.dumps({"id": "1", "prompt": "p", "scores": {"g": 1}}) + "\n")
     r = cli("bench", "run", "--data", str(data), "--models", "local", "--out", str(tmp_path / "o.jsonl"))
     assert r.returncode == 1 and "no row of the file has hidden `tests`" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_progress_lines_say_how_far_and_how_long_is_left() -> None:
+    from routemate.commands.bench import _progress_line
+
+    assert _progress_line("q05", 40, 286, 18, 372.0) == \
+        "q05: 40/286 prompts · 18 passed · 6m12s elapsed · about 38m08s left"
+    assert _progress_line("q05", 286, 286, 126, 2 * 3600 + 65.0) == "q05: 286/286 prompts · 126 passed · 2h01m elapsed"
+    assert _progress_line("q05", 1, 3, 1, 9.4) == "q05: 1/3 prompts · 1 passed · 9s elapsed · about 19s left"

@@ -82,6 +82,19 @@ def bench_humaneval(
                                      f"{names[0]} --strong {names[-1]} --out router.json[/]")
 
 
+def _progress_line(model: str, done: int, total: int, passed: int, elapsed: float) -> str:
+    line = f"{model}: {done}/{total} prompts · {passed} passed · {_duration(elapsed)} elapsed"
+    if done < total:
+        line += f" · about {_duration(elapsed / done * (total - done))} left"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def _bench(models: str, tasks: list[Any], out: Path, title: str, *, samples: int, temperature: float | None,
            max_tokens: int, timeout: float, memory_mb: int, concurrency: int, resume: bool, as_json: bool) -> list[str]:
     """Ask, grade, write row by row (resumable), show progress and the summary. Returns the models."""
@@ -117,8 +130,11 @@ def _bench(models: str, tasks: list[Any], out: Path, title: str, *, samples: int
         sink.flush()
 
     started = time.perf_counter()
+    console = _console()
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=_console(), transient=False)
+                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, transient=False)
+    # a run piped to a file or a CI log gets no live bar: it gets a plain line every 5% of the prompts
+    step = None if console.is_terminal else max(1, len(tasks) // 20)
     bars = {m: progress.add_task(m, total=len(tasks), status="") for m in names}
     passed = {m: [0, 0] for m in names}
 
@@ -129,6 +145,9 @@ def _bench(models: str, tasks: list[Any], out: Path, title: str, *, samples: int
         some = f" ({passed[model][1]} with a passing sample)" if samples > 1 else ""
         progress.update(bars[model], advance=1,
                         status=f"{passed[model][0]}/{done} passed{some} · {task.id}: {grades[0].why[:40]}")
+        if step and (done % step == 0 or done == len(tasks)):
+            print(_progress_line(model, done, len(tasks), passed[model][0], time.perf_counter() - started),
+                  file=sys.stderr, flush=True)
 
     async def go() -> tuple[list[dict[str, object]], dict[str, bench.ModelStats]]:
         try:
