@@ -105,8 +105,8 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
                                   "file with a `responses` field, e.g. routerbench-mbpp.jsonl")
     early = early and samples > 1
     # as live: a first answer is checked alone only where it could settle the request
-    first_alone = [early and could_settle(r.prompt) for r, _ in pairs]
-    graded = [(_grades_early if alone else _grades)(r, weak, samples) for (r, _), alone in zip(pairs, first_alone)]
+    items = [(r, sc, early and could_settle(r.prompt)) for r, sc in pairs]
+    graded = [(_grades_early if alone else _grades)(r, weak, samples) for r, _, alone in items]
     started = time.perf_counter()
     done = 0
 
@@ -131,7 +131,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         return result
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        agreements = list(pool.map(check, [(r, sc, alone) for (r, sc), alone in zip(pairs, first_alone)]))
+        agreements = list(pool.map(check, items))
 
     records, doubts, picked_scores, strong_scores = [], [], [], []
     quality = weak_q = sample_q = local_q = strong_q = oracle_q = 0.0
