@@ -1,6 +1,7 @@
 """Time to a checked answer with K samples against one unchecked answer, on the embedded model.
 
-    python bench/verify_latency.py [--samples 4] [--early] [--problems 12] [--max-tokens 384] [--json]
+    python bench/verify_latency.py [--samples 4] [--early] [--no-continue-stub] [--problems 12]
+                                   [--max-tokens 384] [--json]
 
 For HumanEval problems (the first N), in one process and one loaded engine, alternating per problem:
 
@@ -9,7 +10,11 @@ For HumanEval problems (the first N), in one process and one loaded engine, alte
   answer is chosen (the `Decided` event): K samples in one batched call (llama.cpp parallel slots),
   one sandbox process per sample running every example and generated input, grouping, the pick.
   With ``--early`` (``[verify] early = true``): one greedy answer first, checked alone, and the other
-  K-1 samples only when it does not settle the request.
+  K-1 samples only when it does not settle the request; those go on from the stub the first answer
+  copied (``[verify] continue_stub``) unless ``--no-continue-stub``.
+
+Both answers are graded on the problem's hidden tests after the timing (``passed`` per row), so a
+faster setting can be seen not to cost right answers.
 
 Reports the median of per-problem ratios, the ratio of the median times, and where the checked
 time goes (generation vs checks). Goal: ≤ 1.5× with 4 samples. Nothing is fetched but the model
@@ -38,12 +43,14 @@ async def main(args: argparse.Namespace) -> dict:
         os.environ.pop(var, None)
     config = home / "config.toml"
     config.write_text(f"[models.local]\nbackend = \"embedded\"\ntier = \"local\"\nparallel = {max(args.samples, 2)}\n\n"
-                      f"[verify]\nsamples = {args.samples}\nearly = {'true' if args.early else 'false'}\n")
+                      f"[verify]\nsamples = {args.samples}\nearly = {'true' if args.early else 'false'}\n"
+                      f"continue_stub = {'false' if args.no_continue_stub else 'true'}\n")
     os.environ["ROUTEMATE_CONFIG"] = str(config)
 
     from routemate.chat import ChatRequest
     from routemate.config import load_settings
-    from routemate.eval.humaneval import INSTRUCTION, problems
+    from routemate.eval.bench import grade
+    from routemate.eval.humaneval import INSTRUCTION, problems, task
     from routemate.service import Routemate
     from routemate.verified import Cascade, Decided, Finished
 
@@ -64,6 +71,7 @@ async def main(args: argparse.Namespace) -> dict:
                     answer = await rm.ask(request)
                     row["unchecked_s"] = time.perf_counter() - started
                     row["unchecked_tokens"] = answer.usage.completion_tokens
+                    row["unchecked_passed"] = grade(task(p), answer.text).passed
                     continue
                 cascade = Cascade(rm)
                 async for event in cascade.stream(request):
@@ -73,18 +81,23 @@ async def main(args: argparse.Namespace) -> dict:
                         a = event.result.agreement
                         row["agreeing"], row["k"] = (a.agreeing, a.k) if a else (None, None)
                         row["checked_tokens"] = event.result.answer.usage.completion_tokens
+                        row["checked_passed"] = grade(task(p), event.result.answer.text).passed
                 # the model calls behind the answer (one, or the first answer and the samples after it)
                 row["generation_s"] = sum(r.answer.latency_ms for r in cascade.runs if r.answer) / 1000
             row["ratio"] = row["checked_s"] / row["unchecked_s"]
             rows.append(row)
             print(f"{p.task_id}: unchecked {row['unchecked_s']:.1f}s ({row['unchecked_tokens']} tok) · checked "
                   f"{row['checked_s']:.1f}s ({row['checked_tokens']} tok for {row['k']} samples, generation "
-                  f"{row['generation_s']:.1f}s) · {row['ratio']:.2f}×", file=sys.stderr)
+                  f"{row['generation_s']:.1f}s) · {row['ratio']:.2f}× · passed: unchecked {row['unchecked_passed']}, "
+                  f"checked {row['checked_passed']}", file=sys.stderr)
     finally:
         await rm.aclose()
     med_u = statistics.median(r["unchecked_s"] for r in rows)
     med_c = statistics.median(r["checked_s"] for r in rows)
-    return {"samples": args.samples, "early": args.early, "problems": len(rows), "max_tokens": args.max_tokens,
+    return {"samples": args.samples, "early": args.early, "continue_stub": not args.no_continue_stub,
+            "problems": len(rows), "max_tokens": args.max_tokens,
+            "unchecked_passed": sum(r["unchecked_passed"] for r in rows),
+            "checked_passed": sum(r["checked_passed"] for r in rows),
             "mean_samples_drawn": round(statistics.mean(r["k"] or 0 for r in rows), 2),
             "median_unchecked_s": round(med_u, 3), "median_checked_s": round(med_c, 3),
             "ratio_of_medians": round(med_c / med_u, 3),
@@ -99,6 +112,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--early", action="store_true", help="[verify] early = true")
+    ap.add_argument("--no-continue-stub", action="store_true",
+                    help="[verify] continue_stub = false: later samples write the stub again")
     ap.add_argument("--problems", type=int, default=12)
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--json", action="store_true")

@@ -214,3 +214,16 @@ def test_the_kv_cache_table_is_what_llama_cpp_allocates(env: dict[str, str]) -> 
         engine = re.search(r"size =\s*([0-9.]+) MiB \(\s*1024 cells,\s*(\d+) layers,\s*2/2 seqs\)", row["engine"])
         assert engine, (name, row["engine"])
         assert float(engine.group(1)) == row["mib_total"] and int(engine.group(2)) == row["layers"], (name, row)
+
+
+async def test_a_last_assistant_message_is_continued_and_the_answer_is_the_continuation_only(backend):
+    head = "```python\ndef add(a, b):\n"
+    req = ChatRequest([{"role": "user", "content": "Write a Python function add(a, b) that returns a + b."},
+                       {"role": "assistant", "content": head}], {"temperature": 0, "max_tokens": 12, "seed": 1})
+    assert backend.continues_assistant
+    whole = (await backend.chat(req)).text
+    streamed = "".join([c.content async for c in backend.stream(req)])
+    assert whole == streamed and whole.strip()
+    assert "def add" not in whole, "the answer goes on from the prefill instead of repeating it"
+    sampled = await backend.chat(ChatRequest(req.messages, {**req.params, "n": 2, "temperature": 0.8}))
+    assert all("def add" not in c.message["content"] for c in sampled.choices)

@@ -408,3 +408,33 @@ async def test_early_one_passing_example_is_too_little_to_stop_at_one_sample(two
                           config=VerifyConfig(early=True))
     assert [r["body"]["n"] for r in local.requests] == [4] and result.agreement.k == 4
     assert result.verdict.ok and "settled" not in result.note()
+
+
+STUB = ("Complete this function:\n```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n"
+        "    'qx7'\n    >>> zork(4)\n    'qx8'\n    \"\"\"\n```")
+STUB_HEAD = "```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n    'qx7'\n    >>> zork(4)\n" \
+            "    'qx8'\n    \"\"\"\n"
+
+
+async def test_early_further_samples_continue_the_stub_the_first_answer_copied(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    good, bad = "    return 'qx' + str(n + 4)\n```", "    return 'qx' + str(n)\n```"
+    local.replies = [STUB_HEAD + bad, good, good, bad]    # a server that continues: the samples are bodies only
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True          # as the embedded engine and llama.cpp servers do
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True)).ask(req(STUB))
+    finally:
+        await rm.aclose()
+    first, more = (r["body"]["messages"] for r in local.requests)
+    assert first[-1]["role"] == "user"
+    assert more[:-1] == first and more[-1] == {"role": "assistant", "content": STUB_HEAD}
+    assert result.answer.text == STUB_HEAD + good and not result.escalated and frontier.requests == []
+    assert result.agreement.k == 4 and result.note().startswith("✓ verified: 2 of 4 samples agree on ")
+
+
+async def test_early_a_backend_that_answers_anew_gets_the_request_unchanged(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.replies = [STUB_HEAD + "    return 'qx' + str(n)\n```"]
+    await ask(STUB, config=VerifyConfig(early=True))
+    assert [r["body"]["messages"][-1]["role"] for r in local.requests] == ["user", "user"]

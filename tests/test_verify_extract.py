@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.extract import check_syntax, find_blocks, guess_language, parsers, python_answer
+from routemate.verify.extract import check_syntax, copied_head, find_blocks, guess_language, parsers, python_answer
 
 TWO_BLOCKS = """Here is the function:
 
@@ -173,3 +173,60 @@ def test_output_blocks_after_example_code_are_kept_as_claims() -> None:
             "Error case:\n```\nTraceback (most recent call last):\n```")
     answer = python_answer(text)
     assert answer is not None and answer.outputs == ("1\n",)
+
+
+# -- copied_head: what further samples start from --------------------------------------------------------
+
+STUB = '''Complete the following Python function in one ```python code block.
+
+```python
+from typing import List
+
+
+def below_zero(operations: List[int]) -> bool:
+    """ Whether the balance, starting at zero, ever falls below zero.
+    >>> below_zero([1, 2, -4, 5])
+    True
+    """
+```'''
+
+HEAD = '''```python
+from typing import List
+from collections import *
+
+
+def below_zero(operations: List[int]) -> bool:
+    """ Whether the balance, starting at zero, ever falls below zero.
+    >>> below_zero([1, 2, -4, 5])
+    True
+    """
+'''
+
+
+def test_copied_head_is_the_fence_imports_signature_and_docstring_the_request_wrote() -> None:
+    answer = HEAD + "    balance = 0\n    for op in operations:\n        balance += op\n```\nIt adds them up.\n"
+    assert copied_head(STUB, answer) == HEAD
+
+
+def test_copied_head_stops_at_a_signature_the_model_changed() -> None:
+    answer = HEAD.replace("operations: List[int]", "ops: list") + "    return False\n```\n"
+    assert copied_head(STUB, answer) == ""
+
+
+def test_copied_head_never_ends_inside_a_docstring() -> None:
+    # the answer rewrote the docstring's last example: the head ends after the def line
+    answer = HEAD.replace("    True\n", "    False\n") + "    return False\n```\n"
+    assert copied_head(STUB, answer) == HEAD[: HEAD.index('    """')]
+
+
+def test_copied_head_leaves_a_body_the_request_showed_to_the_samples() -> None:
+    request = "Fix this:\n```python\ndef mean(xs):\n    total = sum(xs)\n    return total / len(xs) + 1\n```"
+    answer = "```python\ndef mean(xs):\n    total = sum(xs)\n    return total / len(xs)\n```"
+    assert copied_head(request, answer) == "```python\ndef mean(xs):\n"
+
+
+def test_copied_head_is_empty_without_a_signature_from_the_request() -> None:
+    request = "Write a function that adds two numbers."
+    assert copied_head(request, "```python\ndef add(a, b):\n    return a + b\n```") == ""
+    assert copied_head(STUB, "Sure! Here it is:\n" + HEAD) == ""           # prose first: nothing copied
+    assert copied_head(STUB, HEAD.rstrip("\n")) == HEAD[: HEAD.index('    """')]   # only whole lines count

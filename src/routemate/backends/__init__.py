@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 class Backend(Protocol):
     config: "ModelConfig"
+    # A last assistant message is continued rather than answered anew, and the answer (streamed or
+    # not) is the continuation only: the cascade then starts further samples from what the first
+    # answer copied out of the request.
+    continues_assistant: bool
 
     async def chat(self, request: ChatRequest) -> Completion: ...
 

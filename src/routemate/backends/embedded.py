@@ -135,6 +135,8 @@ def _engine_error(result: dict[str, Any]) -> RoutemateError:
 
 
 class EmbeddedBackend:
+    continues_assistant = True      # llama.cpp prefills a last assistant message
+
     def __init__(self, config: ModelConfig, settings: Settings) -> None:
         self.config = config
         self.settings = settings
@@ -195,7 +197,9 @@ class EmbeddedBackend:
 
     async def chat(self, request: ChatRequest) -> Completion:
         body = {**self._body(request.params), "messages": request.messages}
-        if body.get("n", 1) > 1:      # the engine's own answer counts the tokens of the first sample only
+        # with n > 1 the engine's own answer counts the tokens of the first sample only; after an
+        # assistant prefill it repeats the prefill, where the stream holds the continuation alone
+        if body.get("n", 1) > 1 or (request.messages and request.messages[-1].get("role") == "assistant"):
             return accumulate([c async for c in self._stream("handle_chat_completions", body)])
         result = await self._call("handle_chat_completions", body)
         return _completion(result, chat=True)

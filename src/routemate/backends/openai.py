@@ -43,6 +43,9 @@ def _add(total: Usage | None, more: Usage | None) -> Usage | None:
 
 
 class OpenAIBackend:
+    # OpenAI answers a last assistant message anew; vLLM and llama.cpp servers need flags to continue it
+    continues_assistant = False
+
     def __init__(self, config: ModelConfig, settings: Settings) -> None:
         self.config = config
         self.settings = settings

@@ -84,6 +84,40 @@ def find_blocks(text: str) -> list[Block]:
     return [Block(bare, guess_language(bare), "", fenced=False)] if bare else []
 
 
+HEAD_LINE = re.compile(r"^(?:(?:async )?def \w|class \w|@\w|#)")
+SIGNATURE = re.compile(r"^(?:async def|def|class) \w")
+IMPORT = re.compile(r"^(?:from \S+ )?import \S")
+
+
+def copied_head(request: str, answer: str) -> str:
+    """The start of ``answer`` that only repeats what ``request`` already wrote: the opening fence,
+    imports, and the signatures, docstrings and comments of a stub the request gave, up to the first
+    line of new code. Empty unless it repeats at least one ``def`` or ``class`` line of the request.
+    Further samples of the same answer can start from it instead of writing it out again: every
+    sample would copy the same lines, and decoding them is most of a short function's time."""
+    seen = {line.strip() for line in request.replace("\r\n", "\n").splitlines() if line.strip()}
+    end = kept = 0
+    signature = in_doc = started = False
+    for line in answer.replace("\r\n", "\n").split("\n")[:-1]:     # whole lines only
+        text = line.strip()
+        quotes = text.count('"""') + text.count("'''")
+        if text.startswith(("```", "~~~")):
+            if started:                    # a closing fence: the samples write their own
+                break
+        elif text and not in_doc and IMPORT.match(text):
+            pass                           # imports it adds (``from typing import *``) are no answer yet
+        elif text and (text not in seen or not (in_doc or quotes or HEAD_LINE.match(text))):
+            break                          # new code, or a statement of a body the request showed
+        started = started or bool(text)
+        signature = signature or bool(SIGNATURE.match(text))
+        if quotes % 2:
+            in_doc = not in_doc
+        end += len(line) + 1
+        if signature and not in_doc:
+            kept = end
+    return answer[:kept]
+
+
 def _bare_code(text: str) -> str | None:
     """The code of an answer written without fences: all of it if it parses as Python, else the
     run of lines from the first line that starts code, trimmed until it parses."""
