@@ -438,3 +438,48 @@ async def test_early_a_backend_that_answers_anew_gets_the_request_unchanged(two_
     local.replies = [STUB_HEAD + "    return 'qx' + str(n)\n```"]
     await ask(STUB, config=VerifyConfig(early=True))
     assert [r["body"]["messages"][-1]["role"] for r in local.requests] == ["user", "user"]
+
+
+async def test_early_continue_stub_off_draws_whole_samples_even_where_the_backend_could_continue(
+        two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.replies = [STUB_HEAD + "    return 'qx' + str(n)\n```"]
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True
+    try:
+        await Cascade(rm, config=VerifyConfig(early=True, continue_stub=False)).ask(req(STUB))
+    finally:
+        await rm.aclose()
+    assert [r["body"]["messages"][-1]["role"] for r in local.requests] == ["user", "user"]
+
+
+ONE_EXAMPLE_STUB = ("Complete this function:\n```python\ndef zork(n):\n    \"\"\"Return the secret code.\n"
+                    "    >>> zork(3)\n    'qx7'\n    \"\"\"\n```")
+ONE_EXAMPLE_HEAD = "```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n    'qx7'\n    \"\"\"\n"
+
+
+async def test_a_stub_one_example_cannot_settle_still_gets_one_answer_first_and_the_rest_from_its_head(
+        two_fakes: Any) -> None:
+    local, _ = two_fakes
+    good = "    return 'qx' + str(n + 4)\n```"
+    local.replies = [ONE_EXAMPLE_HEAD + good, good, good, good]
+    said: list[str] = []
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True), progress=said.append).ask(req(ONE_EXAMPLE_STUB))
+    finally:
+        await rm.aclose()
+    assert [(r["body"].get("n", 1), r["body"]["temperature"]) for r in local.requests] == [(1, 0), (3, 0.8)]
+    assert local.requests[1]["body"]["messages"][-1] == {"role": "assistant", "content": ONE_EXAMPLE_HEAD}
+    # one example could never settle it, so the first answer is not checked on its own
+    assert said.index("asking llama for 3 more samples from the stub it copied…") < \
+        min(i for i, line in enumerate(said) if line.startswith("checking") or line.startswith("running"))
+    assert result.agreement.k == 4 and result.answer.text == ONE_EXAMPLE_HEAD + good
+
+
+async def test_a_stub_on_a_backend_that_answers_anew_draws_every_sample_in_one_call(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.reply = ONE_EXAMPLE_HEAD + "    return 'qx' + str(n + 4)\n```"
+    result, _ = await ask(ONE_EXAMPLE_STUB, config=VerifyConfig(early=True))
+    assert [r["body"]["n"] for r in local.requests] == [4] and result.agreement.k == 4

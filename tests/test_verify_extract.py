@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.extract import check_syntax, copied_head, find_blocks, guess_language, parsers, python_answer
+from routemate.verify.extract import (check_syntax, copied_head, find_blocks, gives_stub, guess_language, parsers,
+                                     python_answer)
 
 TWO_BLOCKS = """Here is the function:
 
@@ -230,3 +231,10 @@ def test_copied_head_is_empty_without_a_signature_from_the_request() -> None:
     assert copied_head(request, "```python\ndef add(a, b):\n    return a + b\n```") == ""
     assert copied_head(STUB, "Sure! Here it is:\n" + HEAD) == ""           # prose first: nothing copied
     assert copied_head(STUB, HEAD.rstrip("\n")) == HEAD[: HEAD.index('    """')]   # only whole lines count
+
+
+def test_gives_stub_when_the_request_writes_a_def_or_class_line() -> None:
+    assert gives_stub(STUB)
+    assert gives_stub("Finish this:\n    class Stack:\n        ...")
+    assert not gives_stub("Write a function that adds two numbers; define it as add.")
+    assert not gives_stub("def is a keyword in Python; what does it do?")

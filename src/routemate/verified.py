@@ -33,7 +33,7 @@ from .routing.features import of_request
 from .service import Answer, Run
 from .verify.agreement import Agreement, Confidence, agree, could_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
-from .verify.extract import copied_head
+from .verify.extract import copied_head, gives_stub
 from .verify.spec import asks_for_code
 
 TIER_RANK = {"local": 0, "frontier": 1}
@@ -355,19 +355,24 @@ class Cascade:
             texts: list[str] | None = None
             agreement: Agreement | None = None
             early = False
-            if k > 1 and self.config.early and could_settle(asked, self.tests):
+            settle = k > 1 and self.config.early and could_settle(asked, self.tests)
+            # a stub to complete: one answer first, the others going on from the stub it copied
+            stub = k > 1 and not settle and gives_stub(asked) and self._continues(current, decision.model)
+            if settle or stub:
                 # one answer first; the other samples only when it does not settle the request
                 held = _Held()
                 try:
                     yield Progress(f"asking {decision.model}…")
                     answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True)
-                    yield Progress(f"checking {answer.model}'s code…")
-                    agreement = await self._agree(asked, texts, decision.score, entry)
-                    early = settled(agreement, threshold)
+                    if settle:
+                        yield Progress(f"checking {answer.model}'s code…")
+                        agreement = await self._agree(asked, texts, decision.score, entry)
+                        early = settled(agreement, threshold)
                     if not early:
-                        yield Progress(f"the first answer did not settle it ({agreement.verdict.summary()}): "
-                                       f"asking {decision.model} for {k - 1} more samples…")
-                        head = self._head(current, asked, texts[0], decision.model)
+                        head = copied_head(asked, texts[0]) if self._continues(current, decision.model) else ""
+                        yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
+                                        if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
+                                       + (" from the stub it copied…" if head else "…"))
                         try:
                             more, extra = await self._sample(_continuing(current, head), decision, policy, entry,
                                                              k - 1, held)
@@ -460,15 +465,13 @@ class Cascade:
         return policy, (f"its failure report holds a secret ({kinds}), so the repair prompt may only go to a "
                         f"private model, and none is stronger")
 
-    def _head(self, request: ChatRequest, asked: str, first: str, model: str) -> str:
-        """What the further samples start from: the part of the first answer that copies the request's
-        stub (fence, imports, signature, docstring), when the model's backend continues an assistant
-        message. Decoding it again would cost every sample the same tokens, often half its time. Not
-        when the client already began the answer itself (its own assistant prefill)."""
-        if not self.config.continue_stub or (request.messages and request.messages[-1].get("role") == "assistant") \
-                or not getattr(self.rm.backend(model), "continues_assistant", False):
-            return ""
-        return copied_head(asked, first)
+    def _continues(self, request: ChatRequest, model: str) -> bool:
+        """Whether further samples may go on from the stub a first answer copied (fence, imports,
+        signature, docstring) instead of decoding it again, which costs every sample the same tokens,
+        often half its time: ``[verify] continue_stub``, on a backend that continues an assistant
+        message, and not when the client already began the answer itself (its own prefill)."""
+        return self.config.continue_stub and not (request.messages and request.messages[-1].get("role") == "assistant") \
+            and bool(getattr(self.rm.backend(model), "continues_assistant", False))
 
     async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,
                       k: int, log_to: Any = None, *, first: bool = False) -> tuple[Answer, list[str]]:

@@ -86,7 +86,13 @@ def find_blocks(text: str) -> list[Block]:
 
 HEAD_LINE = re.compile(r"^(?:(?:async )?def \w|class \w|@\w|#)")
 SIGNATURE = re.compile(r"^(?:async def|def|class) \w")
+STUB_LINE = re.compile(r"^(?:async def|def|class) \w+\s*[(:]")
 IMPORT = re.compile(r"^(?:from \S+ )?import \S")
+
+
+def gives_stub(request: str) -> bool:
+    """Whether ``request`` writes out a function or class for the answer to complete or rework."""
+    return any(STUB_LINE.match(line.strip()) for line in request.splitlines())
 
 
 def copied_head(request: str, answer: str) -> str:
