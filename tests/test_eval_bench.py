@@ -81,3 +81,28 @@ def test_progress_lines_say_how_far_and_how_long_is_left() -> None:
         "q05: 40/286 prompts · 18 passed · 6m12s elapsed · about 38m08s left"
     assert _progress_line("q05", 286, 286, 126, 2 * 3600 + 65.0) == "q05: 286/286 prompts · 126 passed · 2h01m elapsed"
     assert _progress_line("q05", 1, 3, 1, 9.4) == "q05: 1/3 prompts · 1 passed · 9s elapsed · about 19s left"
+
+
+async def test_continue_stub_draws_a_greedy_first_answer_then_samples_from_the_stub_it_copied(
+        two_fakes: Any) -> None:
+    from routemate.config import load_settings
+    from routemate.eval.bench import run
+    from routemate.service import Routemate
+
+    local, _ = two_fakes
+    prompt = 'Complete it:\n```python\ndef add_nums(a, b):\n    """Add them."""\n```'
+    head = '```python\ndef add_nums(a, b):\n    """Add them."""\n'
+    local.replies = [head + "    return a - b\n```", "    return a + b\n```", "    return b + a\n```"]
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True       # as the embedded engine does
+    try:
+        rows, stats = await run(rm, ["llama"], [Task("1", prompt, MBPP)], samples=3, continue_stub=True)
+    finally:
+        await rm.aclose()
+    assert [(q["body"].get("n", 1), q["body"]["temperature"]) for q in local.requests] == [(1, 0.0), (2, 0.8)]
+    assert local.requests[1]["body"]["messages"][-1] == {"role": "assistant", "content": head}
+    row = rows[0]
+    assert row["samples"]["llama"] == [head + "    return a - b\n```", head + "    return a + b\n```",
+                                       head + "    return b + a\n```"]
+    assert row["sample_scores"]["llama"] == [0, 1, 1] and row["responses"]["llama"] == row["samples"]["llama"][0]
+    assert stats["llama"].passed == 0 and stats["llama"].any_passed == 1

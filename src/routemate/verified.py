@@ -374,7 +374,7 @@ class Cascade:
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
                                        + (" from the stub it copied…" if head else "…"))
                         try:
-                            more, extra = await self._sample(_continuing(current, head), decision, policy, entry,
+                            more, extra = await self._sample(continuing(current, head), decision, policy, entry,
                                                              k - 1, held)
                         except BackendError:
                             pass      # the first answer stands alone, judged as one answer
@@ -571,7 +571,7 @@ def _joined(first: Answer, more: Answer) -> Answer:
                    latency_ms=first.latency_ms + more.latency_ms)
 
 
-def _continuing(request: ChatRequest, head: str) -> ChatRequest:
+def continuing(request: ChatRequest, head: str) -> ChatRequest:
     """The request with ``head`` as the start of the assistant's answer, for the model to continue."""
     if not head:
         return request

@@ -28,6 +28,9 @@ CONCURRENCY = typer.Option(1, "--concurrency", min=1, max=64,
                            help="Prompts in flight at once (API models answer faster in parallel).")
 RESUME = typer.Option(False, "--resume", help="Keep the rows already in --out; run the rest.")
 JSON = typer.Option(False, "--json", help="Print the summary as one JSON object.")
+CONTINUE_STUB = typer.Option(False, "--continue-stub",
+                             help="With --samples K: the first answer greedy, the other K-1 going on from the stub "
+                                  "it copied, as the cascade draws them ([verify] continue_stub).")
 
 
 @bench_app.command("run")
@@ -46,7 +49,7 @@ def bench_run(
     every: int = typer.Option(1, "--every", min=1, help="Only every Nth row with tests (a spread-out subset)."),
     out: Path = typer.Option(..., "--out", help="The outcome file to write (other models' recorded fields are kept)."),
     max_tokens: int = MAX_TOKENS, timeout: float = TIMEOUT, memory_mb: int = MEMORY, concurrency: int = CONCURRENCY,
-    resume: bool = RESUME, as_json: bool = JSON,
+    resume: bool = RESUME, as_json: bool = JSON, continue_stub: bool = CONTINUE_STUB,
 ) -> None:
     """Run models on an outcome file's prompts (K samples each), graded by its hidden tests."""
     from ..eval import bench
@@ -55,7 +58,7 @@ def bench_run(
     tasks = bench.tasks_from(load(data, split=split), show_tests=show_tests)[::every]
     _bench(models, tasks[:limit] if limit else tasks, out, data.name, samples=samples, temperature=temperature,
            max_tokens=max_tokens, timeout=timeout, memory_mb=memory_mb, concurrency=concurrency, resume=resume,
-           as_json=as_json)
+           as_json=as_json, continue_stub=continue_stub)
 
 
 @bench_app.command("humaneval")
@@ -68,7 +71,7 @@ def bench_humaneval(
     temperature: Optional[float] = TEMPERATURE,
     out: Path = typer.Option(Path("humaneval-outcomes.jsonl"), "--out", help="The outcome file to write."),
     max_tokens: int = MAX_TOKENS, timeout: float = TIMEOUT, memory_mb: int = MEMORY, concurrency: int = CONCURRENCY,
-    resume: bool = RESUME, as_json: bool = JSON,
+    resume: bool = RESUME, as_json: bool = JSON, continue_stub: bool = CONTINUE_STUB,
 ) -> None:
     """Run models on HumanEval (graded in the sandbox) and write an outcome file for `routemate train`."""
     from ..eval import humaneval as he
@@ -76,7 +79,7 @@ def bench_humaneval(
     tasks = [he.task(p) for p in he.problems()][::every]
     names = _bench(models, tasks[:limit] if limit else tasks, out, "HumanEval", samples=samples,
                    temperature=temperature, max_tokens=max_tokens, timeout=timeout, memory_mb=memory_mb,
-                   concurrency=concurrency, resume=resume, as_json=as_json)
+                   concurrency=concurrency, resume=resume, as_json=as_json, continue_stub=continue_stub)
     if len(names) > 1 and not as_json:
         _console(stderr=False).print(f"[dim]retrain the router on your models: routemate train --data {out} --weak "
                                      f"{names[0]} --strong {names[-1]} --out router.json[/]")
@@ -96,7 +99,8 @@ def _duration(seconds: float) -> str:
 
 
 def _bench(models: str, tasks: list[Any], out: Path, title: str, *, samples: int, temperature: float | None,
-           max_tokens: int, timeout: float, memory_mb: int, concurrency: int, resume: bool, as_json: bool) -> list[str]:
+           max_tokens: int, timeout: float, memory_mb: int, concurrency: int, resume: bool, as_json: bool,
+           continue_stub: bool = False) -> list[str]:
     """Ask, grade, write row by row (resumable), show progress and the summary. Returns the models."""
     import asyncio
 
@@ -152,8 +156,8 @@ def _bench(models: str, tasks: list[Any], out: Path, title: str, *, samples: int
     async def go() -> tuple[list[dict[str, object]], dict[str, bench.ModelStats]]:
         try:
             return await bench.run(rm, names, tasks, samples=samples, temperature=temperature, max_tokens=max_tokens,
-                                   timeout=timeout, memory_mb=memory_mb, concurrency=concurrency, on_result=on_result,
-                                   on_row=on_row)
+                                   timeout=timeout, memory_mb=memory_mb, concurrency=concurrency,
+                                   continue_stub=continue_stub, on_result=on_result, on_row=on_row)
         finally:
             await rm.aclose()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +135,17 @@ def grade(task: Task, answer: str, *, timeout: float = 10.0, memory_mb: int = 51
 
 async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples: int = 1,
               temperature: float | None = None, max_tokens: int = 512, timeout: float = 10.0, memory_mb: int = 512,
-              concurrency: int = 1, on_result: Callable[[str, Task, list[Grade]], None] | None = None,
+              concurrency: int = 1, continue_stub: bool = False, on_result: Callable[[str, Task, list[Grade]], None] | None = None,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]],
                                                                             dict[str, ModelStats]]:
     """Ask every model every task (pinned), ``samples`` answers each, grade them all; outcome rows
     (in task order) and per-model stats. ``temperature``: default 0 for one sample (its best guess),
-    the cascade's sampling temperature for several. ``on_row`` sees each finished row at once."""
+    the cascade's sampling temperature for several. ``continue_stub``: as the live cascade draws them
+    for a request that gives a stub, the first answer greedy and the others going on from the stub it
+    copied (``[verify] continue_stub``). ``on_row`` sees each finished row at once."""
     from ..chat import ChatRequest
-    from ..verified import sample
+    from ..verified import continuing, sample
+    from ..verify.extract import copied_head
 
     stats = {m: ModelStats() for m in models}
     rows: list[dict[str, Any] | None] = [None] * len(tasks)
@@ -165,7 +168,17 @@ async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples:
                     raise BenchError(f"{m} cannot answer {task.id} ({decision.reason})",
                                      hint="check `routemate models`; the run stops rather than mislabel answers")
                 try:
-                    answer, texts, _ = await sample(rm, request, decision, policy, samples, temp, entry="bench")
+                    if continue_stub and samples > 1:
+                        answer, texts, _ = await sample(rm, request, decision, policy, 1, 0.0, entry="bench")
+                        continues = getattr(rm.backend(m), "continues_assistant", False)
+                        head = copied_head(task.prompt, texts[0]) if continues else ""
+                        more, extra, _ = await sample(rm, continuing(request, head), decision, policy, samples - 1,
+                                                      temp, entry="bench")
+                        answer = replace(answer, cost_usd=answer.cost_usd + more.cost_usd,
+                                         latency_ms=answer.latency_ms + more.latency_ms)
+                        texts += [head + t for t in extra]
+                    else:
+                        answer, texts, _ = await sample(rm, request, decision, policy, samples, temp, entry="bench")
                 except BackendError as exc:      # no fallback here: another model's answer would be mislabelled
                     raise BenchError(f"{m} could not answer {task.id}: {exc}",
                                      hint="check `routemate models`; the run stops rather than mislabel answers") from None
