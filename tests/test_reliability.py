@@ -106,3 +106,11 @@ async def test_an_open_circuit_makes_the_router_pick_another_model(write_config,
         assert rm.retries() == {}
     finally:
         await rm.aclose()
+
+
+def test_a_guarded_backend_says_whether_its_model_continues_an_assistant_message(write_config, upstream, env):
+    # the gateway's cascade asks the guarded backend whether later samples may continue a copied stub
+    write_config(hybrid_config(upstream))
+    rm = _rm(env)
+    assert rm.backend("local").continues_assistant is True       # the embedded engine (not loaded by this)
+    assert rm.backend("gpt4o").continues_assistant is False

@@ -109,6 +109,7 @@ class GuardedBackend:
         self.inner = inner
         self.breaker = breaker
         self.config = inner.config
+        self.continues_assistant = bool(getattr(inner, "continues_assistant", False))
 
     @property
     def retries(self) -> int:
