@@ -153,8 +153,8 @@ def main() -> dict:
         if both:
             print(f"{args.samples} extra samples: plain {summary['plain_s']} s, from the head {summary['head_s']} s "
                   f"(median speed-up {summary['speedup_median']}×; first answers {summary['first_s']} s)")
-            print(f"samples passing the hidden tests: plain {summary['plain_pass_rate']:.1%}, "
-                  f"from the head {summary['head_pass_rate']:.1%} (greedy first answer {summary['first_pass_rate']:.1%})")
+            print(f"samples passing the hidden tests: plain {summary['plain_pass_rate']:.1%}, from the head "
+                  f"{summary['head_pass_rate']:.1%} (greedy first answer {summary['first_pass_rate']:.1%})")
     print(json.dumps({k: v for k, v in summary.items() if k != "rows_detail"} if not args.json else summary))
     return summary
 

@@ -88,8 +88,8 @@ async def main(args: argparse.Namespace) -> dict:
             rows.append(row)
             print(f"{p.task_id}: unchecked {row['unchecked_s']:.1f}s ({row['unchecked_tokens']} tok) · checked "
                   f"{row['checked_s']:.1f}s ({row['checked_tokens']} tok for {row['k']} samples, generation "
-                  f"{row['generation_s']:.1f}s) · {row['ratio']:.2f}× · passed: unchecked {row['unchecked_passed']}, "
-                  f"checked {row['checked_passed']}", file=sys.stderr)
+                  f"{row['generation_s']:.1f}s) · {row['ratio']:.2f}× · passed: unchecked "
+                  f"{row['unchecked_passed']}, checked {row['checked_passed']}", file=sys.stderr)
     finally:
         await rm.aclose()
     med_u = statistics.median(r["unchecked_s"] for r in rows)

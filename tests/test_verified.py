@@ -412,8 +412,8 @@ async def test_early_one_passing_example_is_too_little_to_stop_at_one_sample(two
 
 STUB = ("Complete this function:\n```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n"
         "    'qx7'\n    >>> zork(4)\n    'qx8'\n    \"\"\"\n```")
-STUB_HEAD = "```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n    'qx7'\n    >>> zork(4)\n" \
-            "    'qx8'\n    \"\"\"\n"
+STUB_HEAD = ("```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n    'qx7'\n"
+             "    >>> zork(4)\n    'qx8'\n    \"\"\"\n")
 
 
 async def test_early_further_samples_continue_the_stub_the_first_answer_copied(two_fakes: Any) -> None:
@@ -455,7 +455,8 @@ async def test_early_continue_stub_off_draws_whole_samples_even_where_the_backen
 
 ONE_EXAMPLE_STUB = ("Complete this function:\n```python\ndef zork(n):\n    \"\"\"Return the secret code.\n"
                     "    >>> zork(3)\n    'qx7'\n    \"\"\"\n```")
-ONE_EXAMPLE_HEAD = "```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n    'qx7'\n    \"\"\"\n"
+ONE_EXAMPLE_HEAD = ("```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>> zork(3)\n"
+                    "    'qx7'\n    \"\"\"\n")
 
 
 async def test_a_stub_one_example_cannot_settle_still_gets_one_answer_first_and_the_rest_from_its_head(

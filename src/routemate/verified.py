@@ -359,7 +359,8 @@ class Cascade:
             # a stub to complete: one answer first, the others going on from the stub it copied
             stub = k > 1 and not settle and gives_stub(asked) and self._continues(current, decision.model)
             if settle or stub:
-                # one answer first; the other samples only when it does not settle the request
+                # one answer first; the other samples only when it does not settle the request, going on
+                # from the stub it copied where the backend can continue it
                 held = _Held()
                 try:
                     yield Progress(f"asking {decision.model}…")
@@ -470,7 +471,8 @@ class Cascade:
         signature, docstring) instead of decoding it again, which costs every sample the same tokens,
         often half its time: ``[verify] continue_stub``, on a backend that continues an assistant
         message, and not when the client already began the answer itself (its own prefill)."""
-        return self.config.continue_stub and not (request.messages and request.messages[-1].get("role") == "assistant") \
+        prefilled = bool(request.messages) and request.messages[-1].get("role") == "assistant"
+        return self.config.continue_stub and not prefilled \
             and bool(getattr(self.rm.backend(model), "continues_assistant", False))
 
     async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,

@@ -135,7 +135,8 @@ def grade(task: Task, answer: str, *, timeout: float = 10.0, memory_mb: int = 51
 
 async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples: int = 1,
               temperature: float | None = None, max_tokens: int = 512, timeout: float = 10.0, memory_mb: int = 512,
-              concurrency: int = 1, continue_stub: bool = False, on_result: Callable[[str, Task, list[Grade]], None] | None = None,
+              concurrency: int = 1, continue_stub: bool = False,
+              on_result: Callable[[str, Task, list[Grade]], None] | None = None,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]],
                                                                             dict[str, ModelStats]]:
     """Ask every model every task (pinned), ``samples`` answers each, grade them all; outcome rows
