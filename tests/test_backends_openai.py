@@ -179,3 +179,54 @@ async def test_streamed_n_tops_up_the_missing_samples_then_one_usage(backend, up
     usage = [c for c in chunks if c.usage]
     assert len(usage) == 1 and chunks[-1] is usage[0] and len(upstream.requests) == 3
     assert usage[0].usage.completion_tokens == 3 * len(upstream.reply.split())
+
+
+# -- a real llama.cpp server (the embedded engine's own, on loopback) that continues a prefill ----------
+
+LLAMA_KEY = "sk-llama-server-test"
+
+
+@pytest.fixture
+def llama_server(env):
+    """llama.cpp's OpenAI-compatible server with SmolLM2, as `llama-server` would serve it."""
+    import xllamacpp
+
+    from routemate.config import load_settings
+    from routemate.weights import ensure
+
+    s = load_settings(env)
+    p = xllamacpp.CommonParams()
+    p.model.path = str(ensure(s.catalog_model(s.models["local"]), s.models_dir, progress=False))
+    p.n_parallel = 2
+    p.n_ctx = 4096
+    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = 1
+    p.verbosity = -1
+    p.warmup = False
+    p.api_keys = [LLAMA_KEY]
+    server = xllamacpp.Server(p)
+    yield server.listening_address
+    del server
+
+
+def llama(address, env, **over):
+    cfg = {"backend": "openai", "base_url": f"{address}/v1", "model": "smol", "api_key_env": "K", "tier": "local",
+           "max_retries": 0, "timeout": 60, **over}
+    s = build_settings({"models": {"srv": cfg}}, {**env, "K": LLAMA_KEY})
+    return OpenAIBackend(s.models["srv"], s)
+
+
+async def test_a_server_that_continues_a_prefill_answers_with_the_continuation_only(llama_server, env):
+    head = "```python\ndef add(a, b):\n"
+    prefilled = ChatRequest([{"role": "user", "content": "Write a Python function add(a, b) that returns a + b."},
+                             {"role": "assistant", "content": head}], {"temperature": 0, "max_tokens": 12, "seed": 1})
+    plain, continuing = llama(llama_server, env), llama(llama_server, env, continues_assistant=True)
+    assert not plain.continues_assistant and continuing.continues_assistant
+    try:
+        as_sent = (await plain.chat(prefilled)).text
+        whole = (await continuing.chat(prefilled)).text
+        streamed = "".join([c.content async for c in continuing.stream(prefilled)])
+    finally:
+        await plain.aclose()
+        await continuing.aclose()
+    assert as_sent.startswith(head), "llama.cpp's server repeats the prefill in a non-streamed answer"
+    assert whole == streamed == as_sent[len(head):] and whole.strip()

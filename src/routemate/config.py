@@ -64,6 +64,10 @@ class ModelConfig(_Strict):
     connect_timeout: float = Field(5.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
     fim_template: FimTemplate | None = None
+    # openai backend: the server continues a trailing assistant message instead of answering it anew
+    # (llama.cpp's server). A code request's later samples then go on from the stub the first answer
+    # copied ([verify] continue_stub). The embedded engine always does; OpenAI and vLLM do not.
+    continues_assistant: bool = False
     # embedded backend: `weights` names a catalog model (routemate models --catalog), `path` any GGUF file;
     # neither: $ROUTEMATE_WEIGHTS, else the catalog's default (qwen2.5-coder-0.5b)
     weights: str | None = None

@@ -42,13 +42,23 @@ def _add(total: Usage | None, more: Usage | None) -> Usage | None:
     return Usage(total.prompt_tokens + more.prompt_tokens, total.completion_tokens + more.completion_tokens)
 
 
-class OpenAIBackend:
-    # OpenAI answers a last assistant message anew; vLLM and llama.cpp servers need flags to continue it
-    continues_assistant = False
+def _continuation(choice: Choice, request: ChatRequest) -> Choice:
+    """A non-streamed answer to a request that ends with an assistant message, as the continuation
+    alone: llama.cpp's server repeats the prefill before it, its stream does not."""
+    last = request.messages[-1] if request.messages else {}
+    prefill, content = last.get("content"), choice.message.get("content")
+    if last.get("role") != "assistant" or not isinstance(prefill, str) or not prefill \
+            or not isinstance(content, str) or not content.startswith(prefill):
+        return choice
+    return Choice({**choice.message, "content": content[len(prefill):]}, choice.finish_reason, choice.index)
 
+
+class OpenAIBackend:
     def __init__(self, config: ModelConfig, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        # OpenAI answers a last assistant message anew; llama.cpp's server continues it
+        self.continues_assistant = config.continues_assistant
         self.base_url = (config.base_url or "").rstrip("/")
         self._key = config.api_key(settings.env)
         self._session: Any = None
@@ -254,6 +264,8 @@ class OpenAIBackend:
         for i, extra in zip(missing, await self._top_up(request, missing)):
             choices.append(Choice(extra.choices[0].message, extra.choices[0].finish_reason, i))
             usage = _add(usage, extra.usage)
+        if self.continues_assistant:
+            choices = [_continuation(c, request) for c in choices]
         return Completion(sorted(choices, key=lambda c: c.index), usage)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
