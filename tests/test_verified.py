@@ -484,3 +484,18 @@ async def test_a_stub_on_a_backend_that_answers_anew_draws_every_sample_in_one_c
     local.reply = ONE_EXAMPLE_HEAD + "    return 'qx' + str(n + 4)\n```"
     result, _ = await ask(ONE_EXAMPLE_STUB, config=VerifyConfig(early=True))
     assert [r["body"]["n"] for r in local.requests] == [4] and result.agreement.k == 4
+
+
+async def test_a_client_prefill_is_never_stacked_with_a_copied_stub(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.replies = [STUB_HEAD + "    return 'qx' + str(n)\n```"]
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True
+    own = ChatRequest([{"role": "user", "content": STUB}, {"role": "assistant", "content": "```python\n"}],
+                      {"max_tokens": 64, "temperature": 0}, "auto")
+    try:
+        await Cascade(rm, config=VerifyConfig(early=True)).ask(own)
+    finally:
+        await rm.aclose()
+    assert own.prefilled and local.requests
+    assert all(r["body"]["messages"] == own.messages for r in local.requests)

@@ -61,6 +61,11 @@ class ChatRequest:
             messages.insert(0, {"role": "system", "content": prompt})
         return ChatRequest(messages, dict(self.params), self.model)
 
+    @property
+    def prefilled(self) -> bool:
+        """The last message is the assistant's: the answer is to continue it (a prefill)."""
+        return bool(self.messages) and self.messages[-1].get("role") == "assistant"
+
 
 @dataclass(slots=True)
 class CompletionRequest:

@@ -356,8 +356,9 @@ class Cascade:
             agreement: Agreement | None = None
             early = False
             settle = k > 1 and self.config.early and could_settle(asked, self.tests)
+            continues = k > 1 and self.config.continue_stub and can_continue(self.rm, current, decision.model)
             # a stub to complete: one answer first, the others going on from the stub it copied
-            stub = k > 1 and not settle and gives_stub(asked) and self._continues(current, decision.model)
+            stub = continues and not settle and gives_stub(asked)
             if settle or stub:
                 # one answer first; the other samples only when it does not settle the request, going on
                 # from the stub it copied where the backend can continue it
@@ -370,7 +371,7 @@ class Cascade:
                         agreement = await self._agree(asked, texts, decision.score, entry)
                         early = settled(agreement, threshold)
                     if not early:
-                        head = copied_head(asked, texts[0]) if self._continues(current, decision.model) else ""
+                        head = copied_head(asked, texts[0]) if continues else ""
                         yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
                                        + (" from the stub it copied…" if head else "…"))
@@ -465,15 +466,6 @@ class Cascade:
         kinds = ", ".join(dict.fromkeys(f.kind for f in found))
         return policy, (f"its failure report holds a secret ({kinds}), so the repair prompt may only go to a "
                         f"private model, and none is stronger")
-
-    def _continues(self, request: ChatRequest, model: str) -> bool:
-        """Whether further samples may go on from the stub a first answer copied (fence, imports,
-        signature, docstring) instead of decoding it again, which costs every sample the same tokens,
-        often half its time: ``[verify] continue_stub``, on a backend that continues an assistant
-        message, and not when the client already began the answer itself (its own prefill)."""
-        prefilled = bool(request.messages) and request.messages[-1].get("role") == "assistant"
-        return self.config.continue_stub and not prefilled \
-            and bool(getattr(self.rm.backend(model), "continues_assistant", False))
 
     async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,
                       k: int, log_to: Any = None, *, first: bool = False) -> tuple[Answer, list[str]]:
@@ -571,6 +563,14 @@ def _joined(first: Answer, more: Answer) -> Answer:
     return replace(first, completion=Completion(choices, usage), usage=usage,
                    cost_usd=first.cost_usd + more.cost_usd, saved_usd=first.saved_usd + more.saved_usd,
                    latency_ms=first.latency_ms + more.latency_ms)
+
+
+def can_continue(rm: Any, request: ChatRequest, model: str) -> bool:
+    """Whether further samples of ``request`` may go on from the stub a first answer copied (fence,
+    imports, signature, docstring) instead of decoding it again, which costs every sample the same
+    tokens, often half its time: ``model``'s backend continues an assistant message, and the client
+    did not begin the answer itself (its own prefill)."""
+    return not request.prefilled and bool(getattr(rm.backend(model), "continues_assistant", False))
 
 
 def continuing(request: ChatRequest, head: str) -> ChatRequest:

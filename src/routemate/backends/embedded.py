@@ -199,7 +199,7 @@ class EmbeddedBackend:
         body = {**self._body(request.params), "messages": request.messages}
         # with n > 1 the engine's own answer counts the tokens of the first sample only; after an
         # assistant prefill it repeats the prefill, where the stream holds the continuation alone
-        if body.get("n", 1) > 1 or (request.messages and request.messages[-1].get("role") == "assistant"):
+        if body.get("n", 1) > 1 or request.prefilled:
             return accumulate([c async for c in self._stream("handle_chat_completions", body)])
         result = await self._call("handle_chat_completions", body)
         return _completion(result, chat=True)

@@ -45,10 +45,10 @@ def _add(total: Usage | None, more: Usage | None) -> Usage | None:
 def _continuation(choice: Choice, request: ChatRequest) -> Choice:
     """A non-streamed answer to a request that ends with an assistant message, as the continuation
     alone: llama.cpp's server repeats the prefill before it, its stream does not."""
-    last = request.messages[-1] if request.messages else {}
-    prefill, content = last.get("content"), choice.message.get("content")
-    if last.get("role") != "assistant" or not isinstance(prefill, str) or not prefill \
-            or not isinstance(content, str) or not content.startswith(prefill):
+    if not request.prefilled:
+        return choice
+    prefill, content = request.messages[-1].get("content"), choice.message.get("content")
+    if not isinstance(prefill, str) or not prefill or not isinstance(content, str) or not content.startswith(prefill):
         return choice
     return Choice({**choice.message, "content": content[len(prefill):]}, choice.finish_reason, choice.index)
 

@@ -145,7 +145,7 @@ async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples:
     for a request that gives a stub, the first answer greedy and the others going on from the stub it
     copied (``[verify] continue_stub``). ``on_row`` sees each finished row at once."""
     from ..chat import ChatRequest
-    from ..verified import continuing, sample
+    from ..verified import can_continue, continuing, sample
     from ..verify.extract import copied_head
 
     stats = {m: ModelStats() for m in models}
@@ -171,8 +171,7 @@ async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples:
                 try:
                     if continue_stub and samples > 1:
                         answer, texts, _ = await sample(rm, request, decision, policy, 1, 0.0, entry="bench")
-                        continues = getattr(rm.backend(m), "continues_assistant", False)
-                        head = copied_head(task.prompt, texts[0]) if continues else ""
+                        head = copied_head(task.prompt, texts[0]) if can_continue(rm, request, m) else ""
                         more, extra, _ = await sample(rm, continuing(request, head), decision, policy, samples - 1,
                                                       temp, entry="bench")
                         answer = replace(answer, cost_usd=answer.cost_usd + more.cost_usd,
