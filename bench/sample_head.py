@@ -1,7 +1,7 @@
 """Extra samples that start from the first answer's copied head: how much faster, and as good?
 
     python bench/sample_head.py --data routerbench-mbpp.jsonl [--split train] [--problems 40]
-                                [--samples 3] [--max-tokens 384] [--json]
+                                [--samples 3] [--max-tokens 384] [--style instruction|natural] [--json]
 
 When a first answer does not settle a request, the cascade draws more samples. For a request that
 gives a stub (a signature and a docstring to complete), every answer starts by writing the stub out
@@ -11,9 +11,13 @@ embedded engine finds already in its prompt cache) instead of decoding it again.
 
 This measures both sides on MBPP rows turned into stubs like a HumanEval prompt: the function's
 signature (taken from a recorded answer that defines the tested function), the task as its
-docstring, and the first two hidden asserts as doctest examples. Per row, with the default model on
-one engine thread: the greedy first answer, then ``--samples`` samples at temperature 0.8 drawn
-plainly and continuing the head (same seed, order alternating), each graded on all hidden tests.
+docstring, and the first two hidden asserts as doctest examples, asked as HumanEval asks (``--style
+instruction``: "reply with the complete function in one code block") or as a user would
+(``--style natural``: "Complete this Python function:", and the model explains its code around it).
+Per row, with the default model on one engine thread: the greedy first answer, then ``--samples``
+samples at temperature 0.8 drawn plainly and continuing the head as the cascade does
+(``verified.continuing``: from the copied head, stopping where its code block ends), same seed, order
+alternating, each graded on all hidden tests.
 Reports the time of the extra samples both ways and the share of samples that pass.
 The last line is one JSON object.
 """
@@ -61,6 +65,9 @@ def stub(row) -> str | None:  # type: ignore[no-untyped-def]
     return f'{signature}\n    """ {text}\n' + "\n".join(examples) + '\n    """\n'
 
 
+NATURAL = "Complete this Python function:\n\n```python\n{prompt}```"
+
+
 def main() -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="an outcome file with MBPP prompts and tests")
@@ -69,18 +76,24 @@ def main() -> dict:
     ap.add_argument("--samples", type=int, default=3, help="extra samples drawn after the first answer")
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--weights", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--style", choices=("instruction", "natural"), default="instruction",
+                    help="ask for one code block (as HumanEval does) or plainly, as a user would")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     import xllamacpp
 
     from routemate.catalog import CATALOG
+    from routemate.chat import ChatRequest
     from routemate.config import load_settings
     from routemate.eval.bench import Task, grade
     from routemate.eval.humaneval import INSTRUCTION
     from routemate.eval.outcomes import load
+    from routemate.verified import continued, continuing
     from routemate.verify.extract import copied_head
     from routemate.weights import ensure
+
+    asked = INSTRUCTION if args.style == "instruction" else NATURAL
 
     settings = load_settings()
     path = ensure(CATALOG[args.weights], settings.models_dir)
@@ -98,7 +111,7 @@ def main() -> dict:
     for row in rows:
         s = stub(row)
         if s is not None:
-            tasks.append(Task(row.id, INSTRUCTION.format(prompt=s), row.hidden_tests(), preamble=""))
+            tasks.append(Task(row.id, asked.format(prompt=s), row.hidden_tests(), preamble=""))
         if len(tasks) == args.problems:
             break
 
@@ -123,8 +136,10 @@ def main() -> dict:
                 if kind == "plain":
                     texts, seconds = ask(messages, **sampled)
                 else:
-                    texts, seconds = ask(messages + [{"role": "assistant", "content": head}], **sampled)
-                    texts = [t if t.startswith(head) else head + t for t in texts]
+                    going_on = continuing(ChatRequest(messages, {}), head)
+                    texts, seconds = ask(going_on.messages, **going_on.params, **sampled)
+                    # the engine's own answers repeat the prefill; the cascade's backend cuts it off
+                    texts = [continued(head, t[len(head):] if t.startswith(head) else t) for t in texts]
                 row[f"{kind}_s"] = round(seconds, 2)
                 row[f"{kind}_pass"] = sum(grade(task, t).passed for t in texts)
         results.append(row)
@@ -136,7 +151,7 @@ def main() -> dict:
     both = [r for r in results if "head_s" in r]
     n = len(both) * args.samples
     summary = {
-        "rows": len(results), "with_head": len(both), "samples": args.samples,
+        "rows": len(results), "with_head": len(both), "samples": args.samples, "style": args.style,
         "head_share_median": statistics.median(r["head_share"] for r in both) if both else None,
         "first_s": round(sum(r["first_s"] for r in both), 1),
         "plain_s": round(sum(r["plain_s"] for r in both), 1),

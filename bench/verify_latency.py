@@ -1,7 +1,7 @@
 """Time to a checked answer with K samples against one unchecked answer, on the embedded model.
 
     python bench/verify_latency.py [--samples 4] [--early] [--no-continue-stub] [--problems 12]
-                                   [--max-tokens 384] [--json]
+                                   [--max-tokens 384] [--style instruction|natural] [--json]
 
 For HumanEval problems (the first N), in one process and one loaded engine, alternating per problem:
 
@@ -12,6 +12,10 @@ For HumanEval problems (the first N), in one process and one loaded engine, alte
   With ``--early`` (``[verify] early = true``): one greedy answer first, checked alone, and the other
   K-1 samples only when it does not settle the request; those go on from the stub the first answer
   copied (``[verify] continue_stub``) unless ``--no-continue-stub``.
+
+Problems are asked as HumanEval asks them (``--style instruction``: reply with the complete function
+in one code block) or as a user would (``--style natural``: "Complete this Python function:" and the
+stub; the model then explains its code before and after the block).
 
 Both answers are graded on the problem's hidden tests after the timing (``passed`` per row), so a
 faster setting can be seen not to cost right answers.
@@ -36,7 +40,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
+NATURAL = "Complete this Python function:\n\n```python\n{prompt}```"
+
+
 async def main(args: argparse.Namespace) -> dict:
+    from routemate.config import default_home
+
+    # a fresh home for the config and log; the weights already fetched (or fetched now) stay where they are
+    os.environ.setdefault("ROUTEMATE_MODELS_DIR", str(default_home(os.environ) / "models"))
     home = Path(tempfile.mkdtemp(prefix="routemate-verify-latency-"))
     os.environ["ROUTEMATE_HOME"] = str(home)
     for var in ("ROUTEMATE_CONFIG", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
@@ -61,7 +72,7 @@ async def main(args: argparse.Namespace) -> dict:
     rows = []
     try:
         for i, p in enumerate(probs):
-            prompt = INSTRUCTION.format(prompt=p.prompt)
+            prompt = (INSTRUCTION if args.style == "instruction" else NATURAL).format(prompt=p.prompt)
             order = ("unchecked", "checked") if i % 2 == 0 else ("checked", "unchecked")
             row: dict = {"id": p.task_id}
             for kind in order:
@@ -94,7 +105,8 @@ async def main(args: argparse.Namespace) -> dict:
         await rm.aclose()
     med_u = statistics.median(r["unchecked_s"] for r in rows)
     med_c = statistics.median(r["checked_s"] for r in rows)
-    return {"samples": args.samples, "early": args.early, "continue_stub": not args.no_continue_stub,
+    return {"samples": args.samples, "early": args.early, "style": args.style,
+            "continue_stub": not args.no_continue_stub,
             "problems": len(rows), "max_tokens": args.max_tokens,
             "unchecked_passed": sum(r["unchecked_passed"] for r in rows),
             "checked_passed": sum(r["checked_passed"] for r in rows),
@@ -116,6 +128,8 @@ if __name__ == "__main__":
                     help="[verify] continue_stub = false: later samples write the stub again")
     ap.add_argument("--problems", type=int, default=12)
     ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--style", choices=("instruction", "natural"), default="instruction",
+                    help="ask for one code block (as HumanEval does) or plainly, as a user would")
     ap.add_argument("--json", action="store_true")
     out = asyncio.run(main(ap.parse_args()))
     if ap.parse_args().json:

@@ -433,6 +433,32 @@ async def test_early_further_samples_continue_the_stub_the_first_answer_copied(t
     assert result.agreement.k == 4 and result.note().startswith("✓ verified: 2 of 4 samples agree on ")
 
 
+async def test_further_samples_share_the_first_answers_opening_prose_and_stop_at_the_end_of_its_block(
+        two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    intro = "To complete `zork`, add four to `n`:\n\n"
+    good, bad = "    return 'qx' + str(n + 4)\n", "    return 'qx' + str(n)\n"
+    # the first answer explains itself after the block; the samples stop where the block ends (the
+    # server leaves the stop sequence out, as llama.cpp and OpenAI do)
+    local.replies = [intro + STUB_HEAD + bad + "```\n\n### Explanation\nIt builds the code.", good, good, bad]
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True
+    try:
+        request = ChatRequest([{"role": "user", "content": STUB}], {"max_tokens": 64, "temperature": 0,
+                                                                     "stop": ["\nEND"]}, "auto")
+        result = await Cascade(rm, config=VerifyConfig(early=True)).ask(request)
+    finally:
+        await rm.aclose()
+    more = local.requests[1]["body"]
+    assert more["messages"][-1] == {"role": "assistant", "content": intro + STUB_HEAD}
+    assert more["stop"] == ["\nEND", "\n```"]                     # the client's own stop is kept
+    # the client's cap is for the whole answer: the head's tokens count against it
+    assert 0 < more["max_tokens"] < local.requests[0]["body"]["max_tokens"] == 64
+    assert local.requests[0]["body"].get("stop") == ["\nEND"]
+    assert result.answer.text == intro + STUB_HEAD + good + "```\n"  # the block closed again
+    assert not result.escalated and frontier.requests == [] and result.agreement.k == 4
+
+
 async def test_early_a_backend_that_answers_anew_gets_the_request_unchanged(two_fakes: Any) -> None:
     local, _ = two_fakes
     local.replies = [STUB_HEAD + "    return 'qx' + str(n)\n```"]

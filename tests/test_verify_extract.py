@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.extract import (check_syntax, copied_head, find_blocks, gives_stub, guess_language, parsers,
-                                     python_answer)
+from routemate.verify.extract import (check_syntax, copied_head, find_blocks, gives_stub, guess_language, opening_fence,
+                                     parsers, python_answer)
 
 TWO_BLOCKS = """Here is the function:
 
@@ -229,8 +229,26 @@ def test_copied_head_leaves_a_body_the_request_showed_to_the_samples() -> None:
 def test_copied_head_is_empty_without_a_signature_from_the_request() -> None:
     request = "Write a function that adds two numbers."
     assert copied_head(request, "```python\ndef add(a, b):\n    return a + b\n```") == ""
-    assert copied_head(STUB, "Sure! Here it is:\n" + HEAD) == ""           # prose first: nothing copied
     assert copied_head(STUB, HEAD.rstrip("\n")) == HEAD[: HEAD.index('    """')]   # only whole lines count
+
+
+def test_copied_head_keeps_the_prose_an_answer_opens_with() -> None:
+    intro = "To complete `below_zero`, add up the operations:\n\n"
+    answer = intro + HEAD + "    balance = 0\n```\n### Explanation\n- It adds them up.\n"
+    assert copied_head(STUB, answer) == intro + HEAD
+
+
+def test_copied_head_takes_no_code_from_before_the_block() -> None:
+    answer = "def below_zero(operations):\n    return False\n\nBetter:\n" + HEAD + "    balance = 0\n```\n"
+    assert copied_head(STUB, answer) == ""
+    assert copied_head(STUB, "Sure! Here it is, with an example:\n```python\nprint(1)\n```\n") == ""
+
+
+def test_opening_fence_is_the_fence_a_head_leaves_open() -> None:
+    assert opening_fence(HEAD) == "```"
+    assert opening_fence("Here:\n~~~~python\ndef f():\n") == "~~~~"
+    assert opening_fence(HEAD + "    return False\n```\n") == ""
+    assert opening_fence("def f():\n") == ""
 
 
 def test_gives_stub_when_the_request_writes_a_def_or_class_line() -> None:

@@ -33,7 +33,7 @@ from .routing.features import of_request
 from .service import Answer, Run
 from .verify.agreement import Agreement, Confidence, agree, could_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
-from .verify.extract import copied_head, gives_stub
+from .verify.extract import copied_head, gives_stub, opening_fence
 from .verify.spec import asks_for_code
 
 TIER_RANK = {"local": 0, "frontier": 1}
@@ -372,16 +372,17 @@ class Cascade:
                         early = settled(agreement, threshold)
                     if not early:
                         head = copied_head(asked, texts[0]) if continues else ""
+                        used = answer.usage.completion_tokens * len(head) // max(1, len(texts[0]))
                         yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
                                        + (" from the stub it copied…" if head else "…"))
                         try:
-                            more, extra = await self._sample(continuing(current, head), decision, policy, entry,
+                            more, extra = await self._sample(continuing(current, head, used), decision, policy, entry,
                                                              k - 1, held)
                         except BackendError:
                             pass      # the first answer stands alone, judged as one answer
                         else:
-                            more, extra = _prefixed(more, head), [head + t for t in extra]
+                            more, extra = _prefixed(more, head), [continued(head, t) for t in extra]
                             answer, texts, agreement = _joined(answer, more), texts + extra, None
                             yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
                 except BackendError as exc:
@@ -573,22 +574,42 @@ def can_continue(rm: Any, request: ChatRequest, model: str) -> bool:
     return not request.prefilled and bool(getattr(rm.backend(model), "continues_assistant", False))
 
 
-def continuing(request: ChatRequest, head: str) -> ChatRequest:
-    """The request with ``head`` as the start of the assistant's answer, for the model to continue."""
+def continuing(request: ChatRequest, head: str, head_tokens: int = 0) -> ChatRequest:
+    """The request with ``head`` as the start of the assistant's answer, for the model to continue.
+    A head that opens a code block also stops at the line that closes it: a further sample is wanted
+    for its code, and the prose a model writes after the block is often as long as the code. The
+    client's token cap counts the head's ``head_tokens``: a whole sample stays within it."""
     if not head:
         return request
-    continued = ChatRequest([*request.messages, {"role": "assistant", "content": head}], request.params, request.model)
+    params = dict(request.params)
+    for cap in ("max_tokens", "max_completion_tokens"):
+        if isinstance(params.get(cap), int) and head_tokens:
+            params[cap] = max(1, params[cap] - head_tokens)
+    fence = opening_fence(head)
+    if fence:
+        stop = params.get("stop")
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        params = {**params, "stop": [*stops, "\n" + fence]}
+    continued = ChatRequest([*request.messages, {"role": "assistant", "content": head}], params, request.model)
     continued.memo.update(request.memo)
     return continued
+
+
+def continued(head: str, text: str) -> str:
+    """A sample that went on from ``head``, whole: the head, what the model wrote, and the closing
+    fence its stop sequence left out."""
+    whole = head + text
+    fence = opening_fence(whole)
+    return whole.rstrip("\n") + "\n" + fence + "\n" if fence else whole
 
 
 def _prefixed(answer: Answer, head: str) -> Answer:
     """Samples that continued ``head``, as whole answers."""
     if not head:
         return answer
-    choices = [replace(c, message={**c.message, "content": head + (c.message.get("content") or "")})
+    choices = [replace(c, message={**c.message, "content": continued(head, c.message.get("content") or "")})
                for c in answer.completion.choices]
-    return replace(answer, text=head + answer.text, completion=replace(answer.completion, choices=choices))
+    return replace(answer, text=continued(head, answer.text), completion=replace(answer.completion, choices=choices))
 
 
 async def _drain(run: Run) -> None:

@@ -145,7 +145,7 @@ async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples:
     for a request that gives a stub, the first answer greedy and the others going on from the stub it
     copied (``[verify] continue_stub``). ``on_row`` sees each finished row at once."""
     from ..chat import ChatRequest
-    from ..verified import can_continue, continuing, sample
+    from ..verified import can_continue, continued, continuing, sample
     from ..verify.extract import copied_head
 
     stats = {m: ModelStats() for m in models}
@@ -172,11 +172,12 @@ async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples:
                     if continue_stub and samples > 1:
                         answer, texts, _ = await sample(rm, request, decision, policy, 1, 0.0, entry="bench")
                         head = copied_head(task.prompt, texts[0]) if can_continue(rm, request, m) else ""
-                        more, extra, _ = await sample(rm, continuing(request, head), decision, policy, samples - 1,
-                                                      temp, entry="bench")
+                        used = answer.usage.completion_tokens * len(head) // max(1, len(texts[0]))
+                        more, extra, _ = await sample(rm, continuing(request, head, used), decision, policy,
+                                                      samples - 1, temp, entry="bench")
                         answer = replace(answer, cost_usd=answer.cost_usd + more.cost_usd,
                                          latency_ms=answer.latency_ms + more.latency_ms)
-                        texts += [head + t for t in extra]
+                        texts += [continued(head, t) for t in extra]
                     else:
                         answer, texts, _ = await sample(rm, request, decision, policy, samples, temp, entry="bench")
                 except BackendError as exc:      # no fallback here: another model's answer would be mislabelled

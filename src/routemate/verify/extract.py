@@ -88,6 +88,7 @@ HEAD_LINE = re.compile(r"^(?:(?:async )?def \w|class \w|@\w|#)")
 SIGNATURE = re.compile(r"^(?:async def|def|class) \w")
 STUB_LINE = re.compile(r"^(?:async def|def|class) \w+\s*[(:]")
 IMPORT = re.compile(r"^(?:from \S+ )?import \S")
+OPENING = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
 
 
 def gives_stub(request: str) -> bool:
@@ -98,15 +99,21 @@ def gives_stub(request: str) -> bool:
 def copied_head(request: str, answer: str) -> str:
     """The start of ``answer`` that only repeats what ``request`` already wrote: the opening fence,
     imports, and the signatures, docstrings and comments of a stub the request gave, up to the first
-    line of new code. Empty unless it repeats at least one ``def`` or ``class`` line of the request.
-    Further samples of the same answer can start from it instead of writing it out again: every
-    sample would copy the same lines, and decoding them is most of a short function's time."""
+    line of new code, after any prose the answer opens with ("Here is the function:"). Empty unless
+    it repeats at least one ``def`` or ``class`` line of the request. Further samples of the same
+    answer can start from it instead of writing it out again: every sample would copy the same
+    lines, and decoding them is most of a short function's time."""
+    answer = answer.replace("\r\n", "\n")
+    fence = OPENING.search(answer)
+    intro = answer[:fence.start()] if fence else ""
+    if any(SIGNATURE.match(line.strip()) for line in intro.splitlines()):
+        intro = ""                         # code before the block: the samples write their own
     seen = {line.strip() for line in request.replace("\r\n", "\n").splitlines() if line.strip()}
     end = kept = 0
     signature = in_doc = started = False
-    for line in answer.replace("\r\n", "\n").split("\n")[:-1]:     # whole lines only
+    for line in answer[len(intro):].split("\n")[:-1]:     # whole lines only
         text = line.strip()
-        quotes = text.count('"""') + text.count("'''")
+        quotes = text.count('"""') + text.count("\'\'\'")
         if text.startswith(("```", "~~~")):
             if started:                    # a closing fence: the samples write their own
                 break
@@ -121,7 +128,14 @@ def copied_head(request: str, answer: str) -> str:
         end += len(line) + 1
         if signature and not in_doc:
             kept = end
-    return answer[:kept]
+    return intro + answer[len(intro):len(intro) + kept] if kept else ""
+
+
+def opening_fence(head: str) -> str:
+    """The fence (three or more backticks or tildes) of the code block ``head`` opens and leaves
+    open, or "" when it opens none."""
+    fences = [m.group(1) for m in re.finditer(r"^[ \t]*(`{3,}|~{3,})", head, re.M)]
+    return fences[-1] if len(fences) % 2 else ""
 
 
 def _bare_code(text: str) -> str | None:
