@@ -433,7 +433,7 @@ async def test_early_further_samples_continue_the_stub_the_first_answer_copied(t
     assert result.agreement.k == 4 and result.note().startswith("✓ verified: 2 of 4 samples agree on ")
 
 
-async def test_further_samples_share_the_first_answers_opening_prose_and_stop_at_the_end_of_its_block(
+async def test_further_samples_start_at_the_copied_block_and_stop_where_it_ends(
         two_fakes: Any) -> None:
     local, frontier = two_fakes
     intro = "To complete `zork`, add four to `n`:\n\n"
@@ -450,12 +450,12 @@ async def test_further_samples_share_the_first_answers_opening_prose_and_stop_at
     finally:
         await rm.aclose()
     more = local.requests[1]["body"]
-    assert more["messages"][-1] == {"role": "assistant", "content": intro + STUB_HEAD}
+    assert more["messages"][-1] == {"role": "assistant", "content": STUB_HEAD}     # not the prose
     assert more["stop"] == ["\nEND", "\n```"]                     # the client's own stop is kept
     # the client's cap is for the whole answer: the head's tokens count against it
     assert 0 < more["max_tokens"] < local.requests[0]["body"]["max_tokens"] == 64
     assert local.requests[0]["body"].get("stop") == ["\nEND"]
-    assert result.answer.text == intro + STUB_HEAD + good + "```\n"  # the block closed again
+    assert result.answer.text == STUB_HEAD + good + "```\n"          # the block closed again
     assert not result.escalated and frontier.requests == [] and result.agreement.k == 4
 
 

@@ -232,10 +232,11 @@ def test_copied_head_is_empty_without_a_signature_from_the_request() -> None:
     assert copied_head(STUB, HEAD.rstrip("\n")) == HEAD[: HEAD.index('    """')]   # only whole lines count
 
 
-def test_copied_head_keeps_the_prose_an_answer_opens_with() -> None:
+def test_copied_head_leaves_out_the_prose_an_answer_opens_with() -> None:
+    # the prose names the first answer's approach: samples that went on from it would follow it
     intro = "To complete `below_zero`, add up the operations:\n\n"
     answer = intro + HEAD + "    balance = 0\n```\n### Explanation\n- It adds them up.\n"
-    assert copied_head(STUB, answer) == intro + HEAD
+    assert copied_head(STUB, answer) == HEAD
 
 
 def test_copied_head_takes_no_code_from_before_the_block() -> None:

@@ -97,12 +97,13 @@ def gives_stub(request: str) -> bool:
 
 
 def copied_head(request: str, answer: str) -> str:
-    """The start of ``answer`` that only repeats what ``request`` already wrote: the opening fence,
+    """The part of ``answer`` that only repeats what ``request`` already wrote: the opening fence,
     imports, and the signatures, docstrings and comments of a stub the request gave, up to the first
-    line of new code, after any prose the answer opens with ("Here is the function:"). Empty unless
-    it repeats at least one ``def`` or ``class`` line of the request. Further samples of the same
-    answer can start from it instead of writing it out again: every sample would copy the same
-    lines, and decoding them is most of a short function's time."""
+    line of new code. Prose the answer opens with ("To complete it, we track the balance:") is left
+    out: it often names the approach, and samples that went on from it would follow the first
+    answer's. Empty unless it repeats at least one ``def`` or ``class`` line of the request. Further
+    samples of the same request can start from it instead of writing it out again: every sample
+    would copy the same lines, and decoding them is most of a short function's time."""
     answer = answer.replace("\r\n", "\n")
     fence = OPENING.search(answer)
     intro = answer[:fence.start()] if fence else ""
@@ -128,7 +129,7 @@ def copied_head(request: str, answer: str) -> str:
         end += len(line) + 1
         if signature and not in_doc:
             kept = end
-    return intro + answer[len(intro):len(intro) + kept] if kept else ""
+    return answer[len(intro):len(intro) + kept]
 
 
 def opening_fence(head: str) -> str:
