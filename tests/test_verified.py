@@ -392,6 +392,26 @@ async def test_early_a_first_answer_that_fails_draws_the_rest_and_picks_among_al
     assert rows[0]["completion_tokens"] == result.answer.usage.completion_tokens > 0
 
 
+async def test_early_further_samples_of_a_request_without_a_stub_write_their_code_only(
+        two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    good = "def zork(n):\n    return 'qx' + str(n + 4)\n"       # what a server that continues sends back
+    local.replies = [BAD + "\n\nIt joins 'qx' and n.", good, good, good]
+    said: list[str] = []
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True), progress=said.append).ask(req())
+    finally:
+        await rm.aclose()
+    more = local.requests[1]["body"]
+    assert more["messages"][-1] == {"role": "assistant", "content": "```python\n"}    # not "Here you go:"
+    assert more["stop"] == ["\n```"] and more["n"] == 3
+    assert any(line.endswith("asking llama for 3 more samples, their code only…") for line in said)
+    assert result.answer.text == "```python\n" + good + "```\n" and result.verdict.ok
+    assert not result.escalated and frontier.requests == []
+
+
 async def test_early_without_examples_nothing_could_settle_so_every_sample_comes_in_one_call(two_fakes: Any) -> None:
     local, _ = two_fakes
     local.reply = GOOD

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.extract import (check_syntax, copied_head, find_blocks, gives_stub, guess_language, opening_fence,
-                                     parsers, python_answer)
+from routemate.verify.extract import (block_start, check_syntax, copied_head, find_blocks, gives_stub, guess_language,
+                                     opening_fence, parsers, python_answer)
 
 TWO_BLOCKS = """Here is the function:
 
@@ -250,6 +250,13 @@ def test_opening_fence_is_the_fence_a_head_leaves_open() -> None:
     assert opening_fence("Here:\n~~~~python\ndef f():\n") == "~~~~"
     assert opening_fence(HEAD + "    return False\n```\n") == ""
     assert opening_fence("def f():\n") == ""
+
+
+def test_block_start_is_the_line_that_opens_the_first_block_of_code() -> None:
+    assert block_start("Sure:\n```python\ndef f():\n    pass\n```\nDone.") == "```python\n"
+    assert block_start("  ~~~~js\nlet x = 1\n~~~~") == "~~~~js\n"
+    assert block_start("Run:\n```bash\npip install x\n```\n```python\nimport x\n```") == ""   # a shell first
+    assert block_start("```\nuntagged\n```") == "" and block_start("def f():\n    pass\n") == ""
 
 
 def test_gives_stub_when_the_request_writes_a_def_or_class_line() -> None:

@@ -33,7 +33,7 @@ from .routing.features import of_request
 from .service import Answer, Run
 from .verify.agreement import Agreement, Confidence, agree, could_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
-from .verify.extract import copied_head, gives_stub, opening_fence
+from .verify.extract import block_start, copied_head, gives_stub, opening_fence
 from .verify.spec import asks_for_code
 
 TIER_RANK = {"local": 0, "frontier": 1}
@@ -371,11 +371,13 @@ class Cascade:
                         agreement = await self._agree(asked, texts, decision.score, entry)
                         early = settled(agreement, threshold)
                     if not early:
-                        head = copied_head(asked, texts[0]) if continues else ""
+                        copied = copied_head(asked, texts[0]) if continues else ""
+                        head = copied or (block_start(texts[0]) if continues else "")
                         used = answer.usage.completion_tokens * len(head) // max(1, len(texts[0]))
                         yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
-                                       + (" from the stub it copied…" if head else "…"))
+                                       + (" from the stub it copied…" if copied else
+                                          ", their code only…" if head else "…"))
                         try:
                             more, extra = await self._sample(continuing(current, head, used), decision, policy, entry,
                                                              k - 1, held)

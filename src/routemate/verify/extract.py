@@ -132,6 +132,19 @@ def copied_head(request: str, answer: str) -> str:
     return answer[len(intro):len(intro) + kept]
 
 
+SHELL_TAGS = {"bash", "sh", "shell", "zsh", "console", "powershell", "ps1", "cmd", "bat"}
+BLOCK_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n", re.M)
+
+
+def block_start(answer: str) -> str:
+    """The line that opens ``answer``'s first code block ("```python"), when that block is tagged as
+    code (not a shell session, output or data). Further samples that start there write the code
+    alone: no prose before it, none after it."""
+    m = BLOCK_LINE.search(answer.replace("\r\n", "\n"))
+    tag = m.group(1).lower() if m else ""
+    return m.group(0).lstrip(" \t") if tag and tag not in NOT_CODE_TAGS | SHELL_TAGS else ""
+
+
 def opening_fence(head: str) -> str:
     """The fence (three or more backticks or tildes) of the code block ``head`` opens and leaves
     open, or "" when it opens none."""
