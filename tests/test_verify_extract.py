@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.extract import (block_start, check_syntax, copied_head, find_blocks, gives_stub, guess_language,
-                                     opening_fence, parsers, python_answer)
+from routemate.verify.extract import (block_start, check_syntax, copied_head, find_blocks, gives_stub,
+                                     guess_language, opening_fence, parsers, python_answer)
 
 TWO_BLOCKS = """Here is the function:
 
