@@ -1,7 +1,7 @@
 """Extra samples that start from the first answer's copied head: how much faster, and as good?
 
     python bench/sample_head.py --data routerbench-mbpp.jsonl [--split train] [--problems 40]
-                                [--samples 3] [--max-tokens 384] [--style instruction|natural] [--json]
+                                [--samples 3] [--max-tokens 384] [--style instruction|natural|task] [--json]
 
 When a first answer does not settle a request, the cascade draws more samples. For a request that
 gives a stub (a signature and a docstring to complete), every answer starts by writing the stub out
@@ -13,7 +13,9 @@ This measures both sides on MBPP rows turned into stubs like a HumanEval prompt:
 signature (taken from a recorded answer that defines the tested function), the task as its
 docstring, and the first two hidden asserts as doctest examples, asked as HumanEval asks (``--style
 instruction``: "reply with the complete function in one code block") or as a user would
-(``--style natural``: "Complete this Python function:", and the model explains its code around it).
+(``--style natural``: "Complete this Python function:", and the model explains its code around it),
+or with no stub at all (``--style task``: the task and the two asserts, as MBPP asks; the samples
+then start at the first answer's opening fence).
 Per row, with the default model on one engine thread: the greedy first answer, then ``--samples``
 samples at temperature 0.8 drawn plainly and continuing the head as the cascade does
 (``verified.continuing``: from the copied head, stopping where its code block ends), same seed, order
@@ -66,6 +68,7 @@ def stub(row) -> str | None:  # type: ignore[no-untyped-def]
 
 
 NATURAL = "Complete this Python function:\n\n```python\n{prompt}```"
+TASK = "{task} Your code should pass these tests:\n\n{tests}"
 
 
 def main() -> dict:
@@ -76,8 +79,9 @@ def main() -> dict:
     ap.add_argument("--samples", type=int, default=3, help="extra samples drawn after the first answer")
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--weights", default="qwen2.5-coder-0.5b")
-    ap.add_argument("--style", choices=("instruction", "natural"), default="instruction",
-                    help="ask for one code block (as HumanEval does) or plainly, as a user would")
+    ap.add_argument("--style", choices=("instruction", "natural", "task"), default="instruction",
+                    help="ask for one code block (as HumanEval does), plainly as a user would, or with no stub: "
+                         "the task and two asserts, as MBPP asks")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -90,7 +94,7 @@ def main() -> dict:
     from routemate.eval.humaneval import INSTRUCTION
     from routemate.eval.outcomes import load
     from routemate.verified import continued, continuing
-    from routemate.verify.extract import copied_head
+    from routemate.verify.extract import block_start, copied_head
     from routemate.weights import ensure
 
     asked = INSTRUCTION if args.style == "instruction" else NATURAL
@@ -110,7 +114,11 @@ def main() -> dict:
     tasks = []
     for row in rows:
         s = stub(row)
-        if s is not None:
+        if s is not None and args.style == "task":      # the same rows, asked without a stub
+            shown = "\n".join((row.hidden_tests() or {}).get("test_list", [])[:2])
+            tasks.append(Task(row.id, TASK.format(task=" ".join(row.prompt.split()), tests=shown),
+                              row.hidden_tests(), preamble=""))
+        elif s is not None:
             tasks.append(Task(row.id, asked.format(prompt=s), row.hidden_tests(), preamble=""))
         if len(tasks) == args.problems:
             break
@@ -127,7 +135,7 @@ def main() -> dict:
     for i, task in enumerate(tasks):
         messages = [{"role": "user", "content": task.prompt}]
         [first], first_s = ask(messages, temperature=0.0)
-        head = copied_head(task.prompt, first)
+        head = copied_head(task.prompt, first) or block_start(first)      # as the cascade starts them
         row = {"id": task.id, "first_s": round(first_s, 2), "first_pass": grade(task, first).passed,
                "head_share": round(len(head) / max(1, len(first)), 3)}
         if head:
@@ -163,8 +171,8 @@ def main() -> dict:
         "rows_detail": results,
     }
     if not args.json:
-        print(f"{len(both)} of {len(results)} stubs had a copied head (median {summary['head_share_median']:.0%} "
-              f"of the first answer)" if both else "no stub had a copied head")
+        print(f"{len(both)} of {len(results)} rows had a head to start from (median "
+              f"{summary['head_share_median']:.0%} of the first answer)" if both else "no row had a head")
         if both:
             print(f"{args.samples} extra samples: plain {summary['plain_s']} s, from the head {summary['head_s']} s "
                   f"(median speed-up {summary['speedup_median']}×; first answers {summary['first_s']} s)")
