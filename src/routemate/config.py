@@ -230,9 +230,10 @@ class VerifyConfig(_Strict):
     # confidence clears the threshold; the other samples only when it does not (docs/verify.md,
     # "Stopping at the first sample": as right as the pick among 4 on MBPP, 30% fewer samples drawn)
     early: bool = True
-    # the samples drawn after a first answer go on from what it copied of the request's stub (fence,
-    # imports, signature, docstring) instead of writing it again, on backends that continue an assistant
-    # message (the embedded engine): the same samples for a fraction of the time (docs/verify.md)
+    # the samples drawn after a first answer start at its code block, from what it copied of the
+    # request's stub (fence, imports, signature, docstring) or its opening fence, and stop where the
+    # block ends, instead of writing the stub and the prose around the code again, on backends that
+    # continue an assistant message (the embedded engine): the same samples for a fraction of the time
     continue_stub: bool = True
     temperature: float = Field(0.8, ge=0.0, le=2.0)        # sampling temperature when samples > 1
     inputs: int = Field(12, ge=0, le=64)      # generated inputs every sample runs on
@@ -535,7 +536,7 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # allow_weak_sandbox = false  # true: run gateway clients' code even when the kernel lacks a sandbox layer
 # samples = 4                 # local answers drawn at once, run on the same inputs, the best one picked
 # early = true                # stop at the first answer when your tests or two examples pass on it
-# continue_stub = true        # later samples go on from the stub the first answer copied, not rewrite it
+# continue_stub = true        # later samples start at the first answer's code block and stop at its end
 # threshold = 0.5             # confidence below which a local answer escalates
 # target_quality = 0.95       # or: a threshold calibrated to keep 95% of the frontier's quality
 # frontier_share = 0.4        # or: a threshold calibrated to escalate 40% of code requests

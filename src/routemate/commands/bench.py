@@ -29,8 +29,9 @@ CONCURRENCY = typer.Option(1, "--concurrency", min=1, max=64,
 RESUME = typer.Option(False, "--resume", help="Keep the rows already in --out; run the rest.")
 JSON = typer.Option(False, "--json", help="Print the summary as one JSON object.")
 CONTINUE_STUB = typer.Option(False, "--continue-stub",
-                             help="With --samples K: the first answer greedy, the other K-1 going on from the stub "
-                                  "it copied, as the cascade draws them ([verify] continue_stub).")
+                             help="With --samples K: the first answer greedy, the other K-1 starting at its "
+                                  "code block (the stub it copied) and stopping at its end, as the cascade "
+                                  "draws them ([verify] continue_stub).")
 
 
 @bench_app.command("run")
