@@ -592,9 +592,9 @@ def continuing(request: ChatRequest, head: str, head_tokens: int = 0) -> ChatReq
         stop = params.get("stop")
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         params = {**params, "stop": [*stops, "\n" + fence]}
-    continued = ChatRequest([*request.messages, {"role": "assistant", "content": head}], params, request.model)
-    continued.memo.update(request.memo)
-    return continued
+    going_on = ChatRequest([*request.messages, {"role": "assistant", "content": head}], params, request.model)
+    going_on.memo.update(request.memo)
+    return going_on
 
 
 def continued(head: str, text: str) -> str:
