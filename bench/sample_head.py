@@ -93,8 +93,7 @@ def main() -> dict:
     from routemate.eval.bench import Task, grade
     from routemate.eval.humaneval import INSTRUCTION
     from routemate.eval.outcomes import load
-    from routemate.verified import continued, continuing
-    from routemate.verify.extract import block_start, copied_head
+    from routemate.verified import continued, continuing, later_head
     from routemate.weights import ensure
 
     asked = INSTRUCTION if args.style == "instruction" else NATURAL
@@ -135,7 +134,7 @@ def main() -> dict:
     for i, task in enumerate(tasks):
         messages = [{"role": "user", "content": task.prompt}]
         [first], first_s = ask(messages, temperature=0.0)
-        head = copied_head(task.prompt, first) or block_start(first)      # as the cascade starts them
+        head = later_head(task.prompt, first)      # as the cascade starts them
         row = {"id": task.id, "first_s": round(first_s, 2), "first_pass": grade(task, first).passed,
                "head_share": round(len(head) / max(1, len(first)), 3)}
         if head:

@@ -371,16 +371,15 @@ class Cascade:
                         agreement = await self._agree(asked, texts, decision.score, entry)
                         early = settled(agreement, threshold)
                     if not early:
-                        copied = copied_head(asked, texts[0]) if continues else ""
-                        head = copied or (block_start(texts[0]) if continues else "")
-                        used = answer.usage.completion_tokens * len(head) // max(1, len(texts[0]))
+                        head = later_head(asked, texts[0]) if continues else ""
+                        copied = head.count("\n") > 1           # more than a fence line: the stub it copied
                         yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
                                        + (" from the stub it copied…" if copied else
                                           ", their code only…" if head else "…"))
                         try:
-                            more, extra = await self._sample(continuing(current, head, used), decision, policy, entry,
-                                                             k - 1, held)
+                            more, extra = await self._sample(continuing(current, head, answer), decision, policy,
+                                                             entry, k - 1, held)
                         except BackendError:
                             pass      # the first answer stands alone, judged as one answer
                         else:
@@ -576,22 +575,29 @@ def can_continue(rm: Any, request: ChatRequest, model: str) -> bool:
     return not request.prefilled and bool(getattr(rm.backend(model), "continues_assistant", False))
 
 
-def continuing(request: ChatRequest, head: str, head_tokens: int = 0) -> ChatRequest:
+def later_head(asked: str, first: str) -> str:
+    """Where the samples after a ``first`` answer to ``asked`` start: the stub it copied
+    (``copied_head``), else the line that opens its code block (``block_start``), else nowhere."""
+    return copied_head(asked, first) or block_start(first)
+
+
+def continuing(request: ChatRequest, head: str, first: Answer | None = None) -> ChatRequest:
     """The request with ``head`` as the start of the assistant's answer, for the model to continue.
     A head that opens a code block also stops at the line that closes it: a further sample is wanted
     for its code, and the prose a model writes after the block is often as long as the code. The
-    client's token cap counts the head's ``head_tokens``: a whole sample stays within it."""
+    client's token cap counts the head's share of the ``first`` answer's tokens: a whole sample
+    stays within it."""
     if not head:
         return request
     params = dict(request.params)
+    used = first.usage.completion_tokens * len(head) // max(1, len(first.text)) if first else 0
     for cap in ("max_tokens", "max_completion_tokens"):
-        if isinstance(params.get(cap), int) and head_tokens:
-            params[cap] = max(1, params[cap] - head_tokens)
+        if isinstance(params.get(cap), int) and used:
+            params[cap] = max(1, params[cap] - used)
     fence = opening_fence(head)
     if fence:
         stop = params.get("stop")
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        params = {**params, "stop": [*stops, "\n" + fence]}
+        params["stop"] = [*([stop] if isinstance(stop, str) else stop or []), "\n" + fence]
     going_on = ChatRequest([*request.messages, {"role": "assistant", "content": head}], params, request.model)
     going_on.memo.update(request.memo)
     return going_on

@@ -145,8 +145,7 @@ async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples:
     for a request that gives a stub, the first answer greedy and the others going on from the stub it
     copied (``[verify] continue_stub``). ``on_row`` sees each finished row at once."""
     from ..chat import ChatRequest
-    from ..verified import can_continue, continued, continuing, sample
-    from ..verify.extract import block_start, copied_head
+    from ..verified import can_continue, continued, continuing, later_head, sample
 
     stats = {m: ModelStats() for m in models}
     rows: list[dict[str, Any] | None] = [None] * len(tasks)
@@ -171,10 +170,8 @@ async def run(rm: Any, models: Sequence[str], tasks: Sequence[Task], *, samples:
                 try:
                     if continue_stub and samples > 1:
                         answer, texts, _ = await sample(rm, request, decision, policy, 1, 0.0, entry="bench")
-                        head = (copied_head(task.prompt, texts[0]) or block_start(texts[0])
-                                if can_continue(rm, request, m) else "")
-                        used = answer.usage.completion_tokens * len(head) // max(1, len(texts[0]))
-                        more, extra, _ = await sample(rm, continuing(request, head, used), decision, policy,
+                        head = later_head(task.prompt, texts[0]) if can_continue(rm, request, m) else ""
+                        more, extra, _ = await sample(rm, continuing(request, head, answer), decision, policy,
                                                       samples - 1, temp, entry="bench")
                         answer = replace(answer, cost_usd=answer.cost_usd + more.cost_usd,
                                          latency_ms=answer.latency_ms + more.latency_ms)

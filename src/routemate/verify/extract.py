@@ -88,7 +88,8 @@ HEAD_LINE = re.compile(r"^(?:(?:async )?def \w|class \w|@\w|#)")
 SIGNATURE = re.compile(r"^(?:async def|def|class) \w")
 STUB_LINE = re.compile(r"^(?:async def|def|class) \w+\s*[(:]")
 IMPORT = re.compile(r"^(?:from \S+ )?import \S")
-OPENING = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
+# a line that opens or closes a fenced block: the fence, then any tag ("```python")
+FENCE_LINE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)", re.M)
 
 
 def gives_stub(request: str) -> bool:
@@ -105,7 +106,7 @@ def copied_head(request: str, answer: str) -> str:
     samples of the same request can start from it instead of writing it out again: every sample
     would copy the same lines, and decoding them is most of a short function's time."""
     answer = answer.replace("\r\n", "\n")
-    fence = OPENING.search(answer)
+    fence = FENCE_LINE.search(answer)
     intro = answer[:fence.start()] if fence else ""
     if any(SIGNATURE.match(line.strip()) for line in intro.splitlines()):
         intro = ""                         # code before the block: the samples write their own
@@ -114,7 +115,7 @@ def copied_head(request: str, answer: str) -> str:
     signature = in_doc = started = False
     for line in answer[len(intro):].split("\n")[:-1]:     # whole lines only
         text = line.strip()
-        quotes = text.count('"""') + text.count("\'\'\'")
+        quotes = text.count('"""') + text.count("'''")
         if text.startswith(("```", "~~~")):
             if started:                    # a closing fence: the samples write their own
                 break
@@ -133,22 +134,21 @@ def copied_head(request: str, answer: str) -> str:
 
 
 SHELL_TAGS = {"bash", "sh", "shell", "zsh", "console", "powershell", "ps1", "cmd", "bat"}
-BLOCK_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n", re.M)
 
 
 def block_start(answer: str) -> str:
     """The line that opens ``answer``'s first code block ("```python"), when that block is tagged as
     code (not a shell session, output or data). Further samples that start there write the code
     alone: no prose before it, none after it."""
-    m = BLOCK_LINE.search(answer.replace("\r\n", "\n"))
-    tag = m.group(1).lower() if m else ""
+    m = FENCE_LINE.search(answer.replace("\r\n", "\n"))
+    tag = m.group(2).lower() if m and m.group(0).endswith("\n") else ""      # a whole line
     return m.group(0).lstrip(" \t") if tag and tag not in NOT_CODE_TAGS | SHELL_TAGS else ""
 
 
 def opening_fence(head: str) -> str:
     """The fence (three or more backticks or tildes) of the code block ``head`` opens and leaves
     open, or "" when it opens none."""
-    fences = [m.group(1) for m in re.finditer(r"^[ \t]*(`{3,}|~{3,})", head, re.M)]
+    fences = [m.group(1) for m in FENCE_LINE.finditer(head)]
     return fences[-1] if len(fences) % 2 else ""
 
 
