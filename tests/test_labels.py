@@ -143,3 +143,17 @@ def test_a_checked_answer_is_rated_by_its_id_too(gateway, hybrid):
     fb = gateway.post("/v1/feedback", {"id": answer_id, "rating": "good"})
     assert fb.status == 200 and fb.json()["model"] == "gpt4o"
     assert fb.json()["request_id"] == gateway.log_rows()[-1]["id"]
+
+
+def test_a_local_answer_drawn_in_two_calls_is_rated_by_its_id(gateway):
+    # two examples: the first answer is checked alone, more samples come when it does not settle
+    # the request; the one log row of that attempt must carry the id the client got
+    body = {"model": "local", "max_tokens": 48,
+            "messages": [{"role": "user", "content": "Write a Python function add(a, b).\n>>> add(2, 3)\n5\n"
+                                                     ">>> add(1, 1)\n2"}]}
+    r = gateway.post("/v1/chat/completions", body, headers={"x-routemate-verify": "on"})
+    assert r.status == 200, r.body
+    answer_id = r.json()["id"]
+    fb = gateway.post("/v1/feedback", {"id": answer_id, "rating": "bad"})
+    assert fb.status == 200, fb.body
+    assert fb.json()["model"] == "local" and fb.json()["request_id"] == gateway.log_rows()[-1]["id"]

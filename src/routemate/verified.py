@@ -362,7 +362,7 @@ class Cascade:
             if settle or stub:
                 # one answer first; the other samples only when it does not settle the request, going on
                 # from the stub it copied where the backend can continue it
-                held = _Held()
+                held, mark = _Held(), len(self.runs)
                 try:
                     yield Progress(f"asking {decision.model}…")
                     answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True)
@@ -392,6 +392,9 @@ class Cascade:
                     failed, why, texts = decision.model, f"call failed ({exc})", None
                 finally:
                     log_id = held.write(self.store)
+                    for r in self.runs[mark:]:       # each call behind the row names it (the gateway's response id)
+                        if r.answer is not None:
+                            r.answer.log_id = log_id
                 if texts is not None:
                     answer.log_id = log_id
             elif k > 1:
