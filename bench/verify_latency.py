@@ -1,7 +1,7 @@
 """Time to a checked answer with K samples against one unchecked answer, on the embedded model.
 
-    python bench/verify_latency.py [--samples 4] [--early] [--no-continue-stub] [--problems 12]
-                                   [--max-tokens 384] [--style instruction|natural] [--json]
+    python bench/verify_latency.py [--samples 4] [--early] [--no-continue-stub] [--no-code-first]
+                                   [--problems 12] [--max-tokens 384] [--style instruction|natural] [--json]
 
 For HumanEval problems (the first N), in one process and one loaded engine, alternating per problem:
 
@@ -11,7 +11,10 @@ For HumanEval problems (the first N), in one process and one loaded engine, alte
   one sandbox process per sample running every example and generated input, grouping, the pick.
   With ``--early`` (``[verify] early = true``): one greedy answer first, checked alone, and the other
   K-1 samples only when it does not settle the request; those go on from the stub the first answer
-  copied (``[verify] continue_stub``) unless ``--no-continue-stub``.
+  copied (``[verify] continue_stub``) unless ``--no-continue-stub``. The first answer is checked as
+  soon as its code block closes and its words after the code come after the decision
+  (``[verify] code_first``) unless ``--no-code-first``: the time to the whole checked answer
+  (``Finished``) is reported beside the time to the decision.
 
 Problems are asked as HumanEval asks them (``--style instruction``: reply with the complete function
 in one code block) or as a user would (``--style natural``: "Complete this Python function:" and the
@@ -55,7 +58,8 @@ async def main(args: argparse.Namespace) -> dict:
     config = home / "config.toml"
     config.write_text(f"[models.local]\nbackend = \"embedded\"\ntier = \"local\"\nparallel = {max(args.samples, 2)}\n\n"
                       f"[verify]\nsamples = {args.samples}\nearly = {'true' if args.early else 'false'}\n"
-                      f"continue_stub = {'false' if args.no_continue_stub else 'true'}\n")
+                      f"continue_stub = {'false' if args.no_continue_stub else 'true'}\n"
+                      f"code_first = {'false' if args.no_code_first else 'true'}\n")
     os.environ["ROUTEMATE_CONFIG"] = str(config)
 
     from routemate.chat import ChatRequest
@@ -88,17 +92,21 @@ async def main(args: argparse.Namespace) -> dict:
                 async for event in cascade.stream(request):
                     if isinstance(event, Decided):
                         row["checked_s"] = time.perf_counter() - started
+                        before = len(cascade.runs)       # the calls that led to the decision
                     if isinstance(event, Finished):
+                        row["whole_s"] = time.perf_counter() - started
                         a = event.result.agreement
                         row["agreeing"], row["k"] = (a.agreeing, a.k) if a else (None, None)
                         row["checked_tokens"] = event.result.answer.usage.completion_tokens
                         row["checked_passed"] = grade(task(p), event.result.answer.text).passed
-                # the model calls behind the answer (one, or the first answer and the samples after it)
-                row["generation_s"] = sum(r.answer.latency_ms for r in cascade.runs if r.answer) / 1000
+                # the model calls behind the decision (one, or the first answer and the samples after it)
+                row["generation_s"] = sum(r.answer.latency_ms for r in cascade.runs[:before] if r.answer) / 1000
             row["ratio"] = row["checked_s"] / row["unchecked_s"]
+            row["whole_ratio"] = row["whole_s"] / row["unchecked_s"]
             rows.append(row)
             print(f"{p.task_id}: unchecked {row['unchecked_s']:.1f}s ({row['unchecked_tokens']} tok) · checked "
-                  f"{row['checked_s']:.1f}s ({row['checked_tokens']} tok for {row['k']} samples, generation "
+                  f"{row['checked_s']:.1f}s, whole {row['whole_s']:.1f}s ({row['checked_tokens']} tok for "
+                  f"{row['k']} samples, generation "
                   f"{row['generation_s']:.1f}s) · {row['ratio']:.2f}× · passed: unchecked "
                   f"{row['unchecked_passed']}, checked {row['checked_passed']}", file=sys.stderr)
     finally:
@@ -106,7 +114,7 @@ async def main(args: argparse.Namespace) -> dict:
     med_u = statistics.median(r["unchecked_s"] for r in rows)
     med_c = statistics.median(r["checked_s"] for r in rows)
     return {"samples": args.samples, "early": args.early, "style": args.style,
-            "continue_stub": not args.no_continue_stub,
+            "continue_stub": not args.no_continue_stub, "code_first": not args.no_code_first,
             "problems": len(rows), "max_tokens": args.max_tokens,
             "unchecked_passed": sum(r["unchecked_passed"] for r in rows),
             "checked_passed": sum(r["checked_passed"] for r in rows),
@@ -115,6 +123,11 @@ async def main(args: argparse.Namespace) -> dict:
             "ratio_of_medians": round(med_c / med_u, 3),
             "median_ratio": round(statistics.median(r["ratio"] for r in rows), 3),
             "total_ratio": round(sum(r["checked_s"] for r in rows) / sum(r["unchecked_s"] for r in rows), 3),
+            # until the whole checked answer is there (its words after the code included)
+            "median_whole_ratio": round(statistics.median(r["whole_ratio"] for r in rows), 3),
+            "total_whole_ratio": round(sum(r["whole_s"] for r in rows) / sum(r["unchecked_s"] for r in rows), 3),
+            "checked_total_s": round(sum(r["checked_s"] for r in rows), 1),
+            "unchecked_total_s": round(sum(r["unchecked_s"] for r in rows), 1),
             "checks_share": round(sum(r["checked_s"] - r["generation_s"] for r in rows)
                                   / sum(r["checked_s"] for r in rows), 3),
             "rows": rows}
@@ -126,6 +139,8 @@ if __name__ == "__main__":
     ap.add_argument("--early", action="store_true", help="[verify] early = true")
     ap.add_argument("--no-continue-stub", action="store_true",
                     help="[verify] continue_stub = false: later samples write the stub again")
+    ap.add_argument("--no-code-first", action="store_true",
+                    help="[verify] code_first = false: the first answer is read whole before it is checked")
     ap.add_argument("--problems", type=int, default=12)
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--style", choices=("instruction", "natural"), default="instruction",

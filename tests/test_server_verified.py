@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fake_upstream import FakeUpstream
-from gateway_fixtures import RunningGateway
+from gateway_fixtures import RunningGateway, close_clients, gateway, opened  # noqa: F401  (fixtures)
 from test_verified import BAD, GOOD, PRINTS_ONLY, PROMPT, REVERSE, local_fake, two_fakes  # noqa: F401  (fixtures)
 
 MESSAGES = [{"role": "user", "content": PROMPT}]
@@ -221,3 +221,29 @@ def test_a_single_answer_streamed_live_gets_a_not_checked_verdict(two_fakes: Any
                                                    "verified: parses, its own 1 check passes")
     finally:
         g.stop()
+
+
+def test_a_checked_answer_streams_its_words_after_the_code_was_checked(gateway: RunningGateway,
+                                                                     close_clients: None) -> None:
+    # the embedded model: its first answer is checked once its code block closes, and the words it
+    # writes after the code reach the client behind the decision, as in a plain answer
+    import openai
+
+    client = opened(openai.OpenAI(base_url=gateway.url, api_key="unused", max_retries=0))
+    asked = dict(model="local", max_tokens=160, extra_headers={"x-routemate-verify": "on"},
+                 messages=[{"role": "user", "content": "Write a Python function add(a, b) that adds two numbers.\n"
+                                                       ">>> add(2, 3)\n5\n>>> add(1, 1)\n2"}])
+    for stream in (False, True):
+        raw = client.chat.completions.with_raw_response.create(stream=stream, **asked)
+        assert raw.headers["x-routemate-verify"].startswith("pass; ") and "settled by the first sample" in \
+            raw.headers["x-routemate-verify"]
+        if stream:
+            deltas = [c.choices[0].delta.content for c in raw.parse() if c.choices and c.choices[0].delta.content]
+            whole = "".join(deltas)
+            assert deltas[0].endswith("```\n") and len(deltas) > 1      # the checked code at once, then word by word
+        else:
+            whole = raw.parse().choices[0].message.content
+        code, _, words = whole.partition("```\n")
+        assert code.startswith("```python\ndef add(") and words.strip()     # the code, then what it says of it
+    rows = gateway.log_rows()
+    assert len(rows) == 2 and all(r["status"] == "ok" and r["completion_tokens"] > 0 for r in rows)

@@ -113,6 +113,19 @@ async def test_cancelled_stream_is_logged_as_cancelled(rm):
     assert row["completion_tokens"] >= 1
 
 
+async def test_an_answer_ended_early_by_its_reader_is_whole_and_logged_as_answered(rm):
+    # ``until`` ends an answer where its reader has what it needs (a checked answer: where the code
+    # block closes); the model stops there and the answer ends as any other does
+    run = rm.start(req("Write a long poem about the sea.", model="local", max_tokens=200), entry="python")
+    run.until = lambda text: 12 if len(text) >= 12 else None
+    chunks = [c async for c in run]
+    assert run.cut and run.answer.text == "".join(c.content for c in chunks) and len(run.answer.text) == 12
+    assert chunks[-1].finish_reason == "stop" and run.answer.completion.choices[0].finish_reason == "stop"
+    row = rm.store.recent(1)[0]
+    assert row["status"] == "ok" and row["error"] is None and 1 <= row["completion_tokens"] < 200
+    assert row["completion_tokens"] == run.answer.usage.completion_tokens
+
+
 async def test_persona_and_model_system_prompts_reach_the_model(rm, hybrid):
     request = rm.prepare(req(EASY, model="gpt4o"), "tutor")
     await rm.ask(request)

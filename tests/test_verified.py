@@ -12,7 +12,8 @@ from fake_upstream import FakeUpstream
 from routemate.chat import ChatRequest
 from routemate.config import VerifyConfig, load_settings
 from routemate.service import Routemate
-from routemate.verified import Cascade, is_code_request
+from routemate.chat import Chunk
+from routemate.verified import Cascade, Decided, Progress, is_code_request
 
 PROMPT = "Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'\n" \
          "assert zork(4) == 'qx8'"
@@ -227,6 +228,28 @@ async def test_embedded_model_answer_is_checked_and_escalated(hybrid: FakeUpstre
     assert result.answer.model == "gpt4o" and result.verdict.ok
 
 
+
+async def test_embedded_model_is_checked_when_its_code_closes_and_its_words_follow(hybrid: FakeUpstream) -> None:
+    rm = Routemate(load_settings())
+    prompt = "Write a Python function add(a, b) that adds two numbers.\n>>> add(2, 3)\n5\n>>> add(1, 1)\n2"
+    cascade = Cascade(rm)
+    try:
+        events = [e async for e in cascade.stream(req(prompt, model="local"))]
+    finally:
+        await rm.aclose()
+    decided = next(i for i, e in enumerate(events) if isinstance(e, Decided))
+    shown = [e.content for e in events[decided:] if isinstance(e, Chunk)]
+    result = events[-1].result
+    assert result.verdict.ok and result.note().endswith("settled by the first sample")
+    first, prose = cascade.runs
+    assert first.cut and shown[0] == first.answer.text and shown[0].endswith("```\n")   # checked: the code
+    assert prose.request.messages[-1] == {"role": "assistant", "content": shown[0]} and len(shown) > 1
+    assert "".join(shown) == result.answer.text == shown[0] + prose.answer.text
+    row = next(r for r in rm.store.recent(3) if r["id"] == result.answer.log_id)
+    assert len(rm.store.recent(5)) == 1            # both calls are the attempt's one row
+    assert row["completion_tokens"] == result.answer.usage.completion_tokens > prose.answer.usage.completion_tokens
+
+
 def test_code_requests_are_recognised() -> None:
     assert is_code_request(req("Write a Python function that adds two numbers."))
     assert is_code_request(req("Fix this:\n```python\ndef f(:\n```"))
@@ -396,7 +419,7 @@ async def test_early_further_samples_of_a_request_without_a_stub_write_their_cod
         two_fakes: Any) -> None:
     local, frontier = two_fakes
     good = "def zork(n):\n    return 'qx' + str(n + 4)\n"       # what a server that continues sends back
-    local.replies = [BAD + "\n\nIt joins 'qx' and n.", good, good, good]
+    local.replies = [BAD + "\n\nIt joins 'qx' and n.", good, good, good, "\nIt adds four to n."]
     said: list[str] = []
     rm = Routemate(load_settings())
     rm.backend("llama").continues_assistant = True
@@ -408,8 +431,69 @@ async def test_early_further_samples_of_a_request_without_a_stub_write_their_cod
     assert more["messages"][-1] == {"role": "assistant", "content": "```python\n"}    # not "Here you go:"
     assert more["stop"] == ["\n```"] and more["n"] == 3
     assert any(line.endswith("asking llama for 3 more samples, their code only…") for line in said)
-    assert result.answer.text == "```python\n" + good + "```\n" and result.verdict.ok
-    assert not result.escalated and frontier.requests == []
+    assert result.verdict.ok and not result.escalated and frontier.requests == []
+    # the sample picked is code only; once chosen, the model writes the words after it
+    picked = "```python\n" + good + "```\n"
+    assert result.answer.text == picked + "\nIt adds four to n."
+    prose = local.requests[2]["body"]
+    assert prose["messages"][-1] == {"role": "assistant", "content": picked} and prose.get("n", 1) == 1
+    assert prose["temperature"] == 0 and "stop" not in prose
+
+
+def continuing_rm() -> Routemate:
+    rm = Routemate(load_settings())
+    rm.backend("llama").continues_assistant = True          # as the embedded engine and llama.cpp servers do
+    return rm
+
+
+async def test_a_first_answer_is_checked_when_its_code_closes_and_its_words_follow_the_decision(
+        two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    words = "It adds four to n and joins it to 'qx'."
+    # the server sends its whole answer; the cascade reads it only up to where the code block closes
+    local.replies = [GOOD + "\n\nWords the first call never gets to say.", "\n" + words]
+    rm = continuing_rm()
+    try:
+        events = [e async for e in Cascade(rm, config=VerifyConfig(early=True)).stream(req())]
+    finally:
+        await rm.aclose()
+    decided = next(i for i, e in enumerate(events) if isinstance(e, Decided))
+    assert any(isinstance(e, Progress) and e.message == "checking llama's code…" for e in events[:decided])
+    shown = [e.content for e in events[decided:] if isinstance(e, Chunk)]
+    assert shown[0] == GOOD + "\n" and "".join(shown[1:]) == "\n" + words       # the code, then its words
+    result = events[-1].result
+    assert result.answer.text == GOOD + "\n\n" + words and "Never" not in result.answer.text
+    assert result.note().endswith("settled by the first sample") and frontier.requests == []
+    first, prose = (r["body"] for r in local.requests)
+    assert prose["messages"] == first["messages"] + [{"role": "assistant", "content": GOOD + "\n"}]
+    assert prose["temperature"] == 0 and prose.get("n", 1) == 1 and prose["max_tokens"] < first["max_tokens"]
+    rows = [r for r in rm.store.recent(5) if r["model"] == "llama"]
+    assert len(rows) == 1 and rows[0]["completion_tokens"] == result.answer.usage.completion_tokens
+    assert rows[0]["meta"]["decision"]["accepted"] is True
+
+
+async def test_the_words_of_an_answer_that_is_escalated_are_never_written(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.replies = [BAD + "\n\nIt joins 'qx' and n.", BAD, BAD, BAD]
+    rm = continuing_rm()
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True)).ask(req())
+    finally:
+        await rm.aclose()
+    assert result.answer.model == "gpt4o" and result.answer.text == GOOD
+    # the first answer (read up to where its code closes) and the samples: nothing more is asked of it
+    assert [r["body"].get("n", 1) for r in local.requests] == [1, 3]
+
+
+async def test_code_first_off_reads_the_whole_first_answer(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.replies = [GOOD + "\n\nIt adds four."]
+    rm = continuing_rm()
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True, code_first=False)).ask(req())
+    finally:
+        await rm.aclose()
+    assert result.answer.text == GOOD + "\n\nIt adds four." and len(local.requests) == 1
 
 
 async def test_early_without_examples_nothing_could_settle_so_every_sample_comes_in_one_call(two_fakes: Any) -> None:
@@ -439,17 +523,20 @@ STUB_HEAD = ("```python\ndef zork(n):\n    \"\"\"Return the secret code.\n    >>
 async def test_early_further_samples_continue_the_stub_the_first_answer_copied(two_fakes: Any) -> None:
     local, frontier = two_fakes
     good, bad = "    return 'qx' + str(n + 4)\n```", "    return 'qx' + str(n)\n```"
-    local.replies = [STUB_HEAD + bad, good, good, bad]    # a server that continues: the samples are bodies only
+    # a server that continues: the samples are bodies only; then the words after the one picked
+    local.replies = [STUB_HEAD + bad, good, good, bad, "\nIt adds four."]
     rm = Routemate(load_settings())
     rm.backend("llama").continues_assistant = True          # as the embedded engine and llama.cpp servers do
     try:
         result = await Cascade(rm, config=VerifyConfig(early=True)).ask(req(STUB))
     finally:
         await rm.aclose()
-    first, more = (r["body"]["messages"] for r in local.requests)
+    first, more, prose = (r["body"]["messages"] for r in local.requests)
     assert first[-1]["role"] == "user"
     assert more[:-1] == first and more[-1] == {"role": "assistant", "content": STUB_HEAD}
-    assert result.answer.text == STUB_HEAD + good and not result.escalated and frontier.requests == []
+    assert prose[:-1] == first and prose[-1] == {"role": "assistant", "content": STUB_HEAD + good}
+    assert result.answer.text == STUB_HEAD + good + "\nIt adds four." and not result.escalated
+    assert frontier.requests == []
     assert result.agreement.k == 4 and result.note().startswith("✓ verified: 2 of 4 samples agree on ")
 
 
@@ -460,7 +547,8 @@ async def test_further_samples_start_at_the_copied_block_and_stop_where_it_ends(
     good, bad = "    return 'qx' + str(n + 4)\n", "    return 'qx' + str(n)\n"
     # the first answer explains itself after the block; the samples stop where the block ends (the
     # server leaves the stop sequence out, as llama.cpp and OpenAI do)
-    local.replies = [intro + STUB_HEAD + bad + "```\n\n### Explanation\nIt builds the code.", good, good, bad]
+    local.replies = [intro + STUB_HEAD + bad + "```\n\n### Explanation\nIt builds the code.", good, good, bad,
+                     "\nIt adds four."]
     rm = Routemate(load_settings())
     rm.backend("llama").continues_assistant = True
     try:
@@ -475,7 +563,11 @@ async def test_further_samples_start_at_the_copied_block_and_stop_where_it_ends(
     # the client's cap is for the whole answer: the head's tokens count against it
     assert 0 < more["max_tokens"] < local.requests[0]["body"]["max_tokens"] == 64
     assert local.requests[0]["body"].get("stop") == ["\nEND"]
-    assert result.answer.text == STUB_HEAD + good + "```\n"          # the block closed again
+    assert result.answer.text == STUB_HEAD + good + "```\n" + "\nIt adds four."   # the block closed again
+    # the words after the code go on from the answer picked, within what is left of the client's cap
+    prose = local.requests[2]["body"]
+    assert prose["messages"][-1]["content"] == STUB_HEAD + good + "```\n" and prose["stop"] == ["\nEND"]
+    assert 0 < prose["max_tokens"] < 64
     assert not result.escalated and frontier.requests == [] and result.agreement.k == 4
 
 

@@ -235,6 +235,10 @@ class VerifyConfig(_Strict):
     # block ends, instead of writing the stub and the prose around the code again, on backends that
     # continue an assistant message (the embedded engine): the same samples for a fraction of the time
     continue_stub: bool = True
+    # the first answer is checked as soon as its code block closes; once an answer is chosen, the prose
+    # after its code is written and streams after the decision (backends that continue an assistant
+    # message). The prose of an answer that is not kept is never written
+    code_first: bool = True
     temperature: float = Field(0.8, ge=0.0, le=2.0)        # sampling temperature when samples > 1
     inputs: int = Field(12, ge=0, le=64)      # generated inputs every sample runs on
     threshold: float = Field(0.5, ge=0.0, le=1.0)          # confidence below which a local answer escalates
@@ -537,6 +541,7 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # samples = 4                 # local answers drawn at once, run on the same inputs, the best one picked
 # early = true                # stop at the first answer when your tests or two examples pass on it
 # continue_stub = true        # later samples start at the first answer's code block and stop at its end
+# code_first = true           # check the first answer when its code block closes; its prose follows
 # threshold = 0.5             # confidence below which a local answer escalates
 # target_quality = 0.95       # or: a threshold calibrated to keep 95% of the frontier's quality
 # frontier_share = 0.4        # or: a threshold calibrated to escalate 40% of code requests

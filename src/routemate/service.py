@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .backends import Backend, create_backend
@@ -236,8 +236,6 @@ class Routemate:
                         private_reason=private_reason(self.settings, messages))
         decision = decide(self.router.score(features), policy)
         if pin != request.model:
-            from dataclasses import replace
-
             why = decision.reason.replace(f"tier {pin} requested", f"autocomplete defaults to {pin}", 1)
             decision = replace(decision, reason=why.replace(f"pinned to {pin}", f"autocomplete defaults to {pin}", 1))
         return decision, policy
@@ -350,6 +348,12 @@ class Run:
         # False: a failing model raises instead of handing over (a caller asking a local model for
         # several samples escalates itself rather than paying a frontier model for all of them)
         self.fallback = True
+        # where to end the answer early: given the text so far, the offset to end it at (None: go on).
+        # The model is stopped there and the answer ends normally (the check of a first answer starts
+        # once its code block closes); ``cut`` says it was ended so
+        self.until: Callable[[str], int | None] | None = None
+        self.cut = False
+        self._sofar = ""
 
     def _for_model(self) -> ChatRequest:
         model = self.rm.settings.model(self.decision.model)
@@ -381,11 +385,16 @@ class Run:
             while True:
                 backend = self.rm.backend(self.decision.model)
                 try:
-                    async for chunk in self._open(backend):
-                        if self.ttft is None and (chunk.content or chunk.tool_calls):
-                            self.ttft = time.perf_counter() - self.started
-                        chunks.append(chunk)
-                        yield chunk
+                    async with aclosing(self._open(backend)) as opened:
+                        async for chunk in opened:
+                            if self.ttft is None and (chunk.content or chunk.tool_calls):
+                                self.ttft = time.perf_counter() - self.started
+                            if self.until is not None and chunk.content:
+                                chunk = self._ended(chunk)
+                            chunks.append(chunk)
+                            yield chunk
+                            if self.cut:
+                                break
                     break
                 except BackendError as exc:
                     if chunks or not (self.fallback and self.rm.settings.routing.fallback):
@@ -406,6 +415,17 @@ class Run:
             raise
         finally:
             self.answer = self._finish(chunks, status, error)
+
+    def _ended(self, chunk: Chunk) -> Chunk:
+        """``chunk``, or the part of it up to where ``until`` ends the answer (then ``cut`` is set)."""
+        assert self.until is not None
+        before = self._sofar
+        self._sofar += chunk.content
+        end = self.until(self._sofar)
+        if end is None:
+            return chunk
+        self.cut = True
+        return replace(chunk, content=chunk.content[:max(0, end - len(before))], finish_reason="stop")
 
     def _log_failure(self, failed: Decision, exc: BackendError) -> int | None:
         """A model that failed before its first byte (retries spent) gets its own error row, so the
@@ -477,8 +497,6 @@ class CompletionRun(Run):
             return CompletionRequest(prompt, None, params, req.model)
         note = f"suffix dropped: {model.name} takes no suffix and has no fim_template"
         if note not in self.decision.reason:
-            from dataclasses import replace
-
             self.decision = replace(self.decision, reason=f"{self.decision.reason}; {note}")
         return CompletionRequest(req.prompt, None, req.params, req.model)
 

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .chat import ChatRequest, Choice, Chunk, Completion, Usage, text_of
+from .chat import ChatRequest, Choice, Chunk, Completion, Usage, estimate_tokens, text_of
 from .config import VerifyConfig
 from .errors import BackendError
 from .routing import Decision, Policy, Score, decide
@@ -33,7 +33,7 @@ from .routing.features import of_request
 from .service import Answer, Run
 from .verify.agreement import Agreement, Confidence, agree, could_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
-from .verify.extract import block_start, copied_head, gives_stub, opening_fence
+from .verify.extract import block_end, block_start, copied_head, gives_stub, opening_fence
 from .verify.spec import asks_for_code
 
 TIER_RANK = {"local": 0, "frontier": 1}
@@ -355,8 +355,11 @@ class Cascade:
             texts: list[str] | None = None
             agreement: Agreement | None = None
             early = False
+            held: _Held | None = None
+            ended: list[bool] = []       # per text: it stops where its code block closes; the prose can follow
             settle = k > 1 and self.config.early and could_settle(asked, self.tests)
-            continues = k > 1 and self.config.continue_stub and can_continue(self.rm, current, decision.model)
+            resumable = k > 1 and can_continue(self.rm, current, decision.model)
+            continues = resumable and self.config.continue_stub
             # a stub to complete: one answer first, the others going on from the stub it copied
             stub = continues and not settle and gives_stub(asked)
             if settle or stub:
@@ -365,7 +368,10 @@ class Cascade:
                 held, mark = _Held(), len(self.runs)
                 try:
                     yield Progress(f"asking {decision.model}…")
-                    answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True)
+                    until = block_end if resumable and self.config.code_first else None
+                    answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True,
+                                                       until=until)
+                    ended = [self.runs[-1].cut]
                     if settle:
                         yield Progress(f"checking {answer.model}'s code…")
                         agreement = await self._agree(asked, texts, decision.score, entry)
@@ -385,6 +391,7 @@ class Cascade:
                         else:
                             more, extra = _prefixed(more, head), [continued(head, t) for t in extra]
                             answer, texts, agreement = _joined(answer, more), texts + extra, None
+                            ended += [bool(opening_fence(head))] * len(extra)
                             yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
                 except BackendError as exc:
                     if stays is not None:
@@ -444,6 +451,14 @@ class Cascade:
                         yield Decided(answer.decision, result.note(), live=False, verdict=agreement.verdict,
                                       state=result.state)
                         yield Chunk(content=answer.text)
+                    if ended and ended[agreement.pick if k > 1 else 0] and held is not None:
+                        # the code was checked as soon as its block closed: the prose after it comes now
+                        explained = Explained(self.rm, current, answer, policy, entry)
+                        self.runs.append(explained.run)
+                        async for piece in explained:
+                            yield Chunk(content=piece)
+                        answer = explained.whole(held, self.store)
+                        attempt.answer = result.answer = answer
                     yield Finished(result)
                     return
                 failed, why = answer.model, f"answer {why}"
@@ -473,12 +488,13 @@ class Cascade:
                         f"private model, and none is stronger")
 
     async def _sample(self, request: ChatRequest, decision: Decision, policy: Policy, entry: str,
-                      k: int, log_to: Any = None, *, first: bool = False) -> tuple[Answer, list[str]]:
+                      k: int, log_to: Any = None, *, first: bool = False,
+                      until: Callable[[str], int | None] | None = None) -> tuple[Answer, list[str]]:
         # the first answer of an early-stopping cascade is the one an unchecked request gets, greedy
         # unless the request sets a temperature; the others are drawn for diversity
         temperature = request.params.get("temperature", 0.0) if first else self.config.temperature
         answer, texts, run = await sample(self.rm, request, decision, policy, k, temperature,
-                                          entry=entry, log_to=log_to or self.store)
+                                          entry=entry, log_to=log_to or self.store, until=until)
         self.runs.append(run)
         return answer, texts
 
@@ -537,6 +553,8 @@ class _Held:
 
     def __init__(self) -> None:
         self.records: list[Any] = []
+        self.row: Any = None
+        self.row_id: int | None = None
 
     def log(self, record: Any) -> None:
         self.records.append(record)
@@ -544,19 +562,88 @@ class _Held:
     def write(self, store: Any) -> int | None:
         if not self.records:
             return None
-        first, *rest = self.records
-        row = first
-        for r in rest:
-            row = replace(row, prompt_tokens=row.prompt_tokens + r.prompt_tokens,
-                          completion_tokens=row.completion_tokens + r.completion_tokens,
-                          cost_usd=row.cost_usd + r.cost_usd, saved_usd=row.saved_usd + r.saved_usd,
-                          latency_ms=row.latency_ms + r.latency_ms,
-                          status=r.status if row.status == "ok" else row.status, error=row.error or r.error)
-        self.records = []
+        row = self.records[0]
+        for r in self.records[1:]:
+            row = _summed(row, r)
+        self.records, self.row = [], row
         try:
-            return store.log(row)
+            self.row_id = store.log(row)
         except Exception:  # the answer matters more than its log row
-            return None
+            self.row_id = None
+        return self.row_id
+
+    def extend(self, store: Any, records: list[Any]) -> None:
+        """Add ``records`` (calls made after ``write``: the prose of a checked answer) to the row written."""
+        if self.row is None or not records:
+            return
+        for r in records:
+            self.row = _summed(self.row, r)
+        if self.row_id is None:
+            return
+        row = self.row
+        try:
+            store.update(self.row_id, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+                         cost_usd=row.cost_usd, saved_usd=row.saved_usd, latency_ms=row.latency_ms,
+                         status=row.status, error=row.error)
+        except Exception:  # the answer matters more than its log row
+            pass
+
+
+def _summed(row: Any, more: Any) -> Any:
+    """One log row for two calls behind one answer: tokens, cost and time added up."""
+    return replace(row, prompt_tokens=row.prompt_tokens + more.prompt_tokens,
+                   completion_tokens=row.completion_tokens + more.completion_tokens,
+                   cost_usd=row.cost_usd + more.cost_usd, saved_usd=row.saved_usd + more.saved_usd,
+                   latency_ms=row.latency_ms + more.latency_ms,
+                   status=more.status if row.status == "ok" else row.status, error=row.error or more.error)
+
+
+class Explained:
+    """The prose after a checked answer's code. The answer stopped where its code block closed, so
+    the code could be checked at once; once it is chosen, the model goes on from it, and its words
+    stream after the decision. Iterate it for the text; ``whole`` is the answer with them, the call
+    behind them added to the attempt's log row."""
+
+    def __init__(self, rm: Any, request: ChatRequest, answer: Answer, policy: Policy, entry: str) -> None:
+        params = {k: v for k, v in request.params.items() if k != "n"}
+        params["temperature"] = request.params.get("temperature", 0.0)     # as the first answer was written
+        used = estimate_tokens(answer.text)
+        for cap in ("max_tokens", "max_completion_tokens"):
+            if isinstance(params.get(cap), int):
+                params[cap] = max(1, params[cap] - used)
+        going_on = ChatRequest([*request.messages, {"role": "assistant", "content": answer.text}], params,
+                               request.model)
+        going_on.memo.update(request.memo)
+        self.answer, self.log = answer, _Held()
+        self.run = Run(rm, going_on, answer.decision, policy, entry)
+        self.run.log_to, self.run.fallback = self.log, False
+        self.failed: BackendError | None = None
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        try:
+            async for chunk in self.run:
+                if chunk.content:
+                    yield chunk.content
+        except BackendError as exc:      # the checked code stands without its explanation
+            self.failed = exc
+
+    def whole(self, held: _Held, store: Any) -> Answer:
+        """The answer with its prose; the call behind the prose joins ``held``'s row in ``store``."""
+        held.extend(store, self.log.records)
+        more = self.run.answer
+        if more is None:
+            return self.answer
+        more.log_id = self.answer.log_id
+        if self.failed is not None or not more.text:
+            return self.answer
+        text = self.answer.text + more.text
+        finish = more.completion.choices[0].finish_reason if more.completion.choices else "stop"
+        usage = Usage(self.answer.usage.prompt_tokens + more.usage.prompt_tokens,
+                      self.answer.usage.completion_tokens + more.usage.completion_tokens)
+        choice = Choice({"role": "assistant", "content": text}, finish, 0)
+        return replace(self.answer, text=text, completion=Completion([choice], usage), usage=usage,
+                       cost_usd=self.answer.cost_usd + more.cost_usd, saved_usd=self.answer.saved_usd + more.saved_usd,
+                       latency_ms=self.answer.latency_ms + more.latency_ms)
 
 
 def _joined(first: Answer, more: Answer) -> Answer:
@@ -635,7 +722,8 @@ def _picked(answer: Answer, text: str) -> Answer:
 
 
 async def sample(rm: Any, request: ChatRequest, decision: Decision, policy: Policy, k: int, temperature: float,
-                 *, entry: str = "python", log_to: Any = None) -> tuple[Answer, list[str], Run]:
+                 *, entry: str = "python", log_to: Any = None,
+                 until: Callable[[str], int | None] | None = None) -> tuple[Answer, list[str], Run]:
     """``k`` answers from one model in one call with ``n = k`` at ``temperature`` (the embedded
     engine decodes them together on its parallel slots; an OpenAI-compatible server that ignores
     ``n`` gets the missing ones as extra calls from its backend). No fallback: a failing model raises
@@ -645,7 +733,7 @@ async def sample(rm: Any, request: ChatRequest, decision: Decision, policy: Poli
     asked = ChatRequest(request.messages, params, request.model)
     asked.memo.update(request.memo)          # what routing computed (features) stays with the request
     run = Run(rm, asked, decision, policy, entry)
-    run.log_to, run.fallback = log_to, False
+    run.log_to, run.fallback, run.until = log_to, False, until
     await _drain(run)
     assert run.answer is not None
     return run.answer, [c.message.get("content") or "" for c in run.answer.completion.choices][:k], run

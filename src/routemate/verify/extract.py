@@ -145,6 +145,23 @@ def block_start(answer: str) -> str:
     return m.group(0).lstrip(" \t") if tag and tag not in NOT_CODE_TAGS | SHELL_TAGS else ""
 
 
+def block_end(answer: str) -> int | None:
+    """Where ``answer``'s first code block ends: the offset just past the line that closes it (the
+    same fence, at least as long, nothing after it), when that block is tagged as code
+    (``block_start``) and its closing line is complete. None while it is open, or when the first
+    block is not code. Read on a streaming answer, it tells when the code is all there."""
+    first = FENCE_LINE.search(answer)
+    if first is None or not block_start(answer):
+        return None
+    fence = first.group(1)
+    for m in FENCE_LINE.finditer(answer, first.end()):
+        line = m.group(0)
+        if line.endswith("\n") and line.strip() and set(line.strip()) == {fence[0]} and \
+                len(line.strip()) >= len(fence):
+            return m.end()
+    return None
+
+
 def opening_fence(head: str) -> str:
     """The fence (three or more backticks or tildes) of the code block ``head`` opens and leaves
     open, or "" when it opens none."""
