@@ -1,7 +1,8 @@
 """Time to a checked answer with K samples against one unchecked answer, on the embedded model.
 
     python bench/verify_latency.py [--samples 4] [--early] [--no-continue-stub] [--no-code-first]
-                                   [--problems 12] [--max-tokens 384] [--style instruction|natural] [--json]
+                                   [--one-by-one] [--problems 12] [--max-tokens 384]
+                                   [--style instruction|natural] [--json]
 
 For HumanEval problems (the first N), in one process and one loaded engine, alternating per problem:
 
@@ -14,7 +15,9 @@ For HumanEval problems (the first N), in one process and one loaded engine, alte
   copied (``[verify] continue_stub``) unless ``--no-continue-stub``. The first answer is checked as
   soon as its code block closes and its words after the code come after the decision
   (``[verify] code_first``) unless ``--no-code-first``: the time to the whole checked answer
-  (``Finished``) is reported beside the time to the decision.
+  (``Finished``) is reported beside the time to the decision. With ``--one-by-one``
+  (``[verify] one_by_one``) the later samples come one at a time, and the first that settles the
+  request is the answer.
 
 Problems are asked as HumanEval asks them (``--style instruction``: reply with the complete function
 in one code block) or as a user would (``--style natural``: "Complete this Python function:" and the
@@ -59,7 +62,8 @@ async def main(args: argparse.Namespace) -> dict:
     config.write_text(f"[models.local]\nbackend = \"embedded\"\ntier = \"local\"\nparallel = {max(args.samples, 2)}\n\n"
                       f"[verify]\nsamples = {args.samples}\nearly = {'true' if args.early else 'false'}\n"
                       f"continue_stub = {'false' if args.no_continue_stub else 'true'}\n"
-                      f"code_first = {'false' if args.no_code_first else 'true'}\n")
+                      f"code_first = {'false' if args.no_code_first else 'true'}\n"
+                      f"one_by_one = {'true' if args.one_by_one else 'false'}\n")
     os.environ["ROUTEMATE_CONFIG"] = str(config)
 
     from routemate.chat import ChatRequest
@@ -97,6 +101,9 @@ async def main(args: argparse.Namespace) -> dict:
                         row["whole_s"] = time.perf_counter() - started
                         a = event.result.agreement
                         row["agreeing"], row["k"] = (a.agreeing, a.k) if a else (None, None)
+                        first = event.result.attempts[0] if event.result.attempts else None
+                        if first is not None and first.early:       # settled by one sample: drawn up to it
+                            row["k"] = first.settled_by
                         row["checked_tokens"] = event.result.answer.usage.completion_tokens
                         row["checked_passed"] = grade(task(p), event.result.answer.text).passed
                 # the model calls behind the decision (one, or the first answer and the samples after it)
@@ -115,6 +122,7 @@ async def main(args: argparse.Namespace) -> dict:
     med_c = statistics.median(r["checked_s"] for r in rows)
     return {"samples": args.samples, "early": args.early, "style": args.style,
             "continue_stub": not args.no_continue_stub, "code_first": not args.no_code_first,
+            "one_by_one": args.one_by_one,
             "problems": len(rows), "max_tokens": args.max_tokens,
             "unchecked_passed": sum(r["unchecked_passed"] for r in rows),
             "checked_passed": sum(r["checked_passed"] for r in rows),
@@ -141,6 +149,8 @@ if __name__ == "__main__":
                     help="[verify] continue_stub = false: later samples write the stub again")
     ap.add_argument("--no-code-first", action="store_true",
                     help="[verify] code_first = false: the first answer is read whole before it is checked")
+    ap.add_argument("--one-by-one", action="store_true",
+                    help="[verify] one_by_one = true: later samples one at a time, stopping at one that settles it")
     ap.add_argument("--problems", type=int, default=12)
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--style", choices=("instruction", "natural"), default="instruction",

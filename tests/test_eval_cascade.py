@@ -240,3 +240,7 @@ def test_early_replay_checks_the_first_answer_alone_and_draws_the_rest_only_when
     full, _ = replay(load(path), "w", "s", samples=4, workers=1)
     assert not full.early and full.samples_drawn == pytest.approx(11 / 3)         # row 3 records 3
     assert full.weak_quality == pytest.approx(1 / 3)                               # samples[0]: 0, 0, 1
+    # one by one: row 2's second answer (PLUS) passes both examples alone and settles it
+    one, records = replay(load(path), "w", "s", samples=4, workers=1, early=True, one_by_one=True)
+    assert [(r["samples"], r["pick"], r["picked_score"]) for r in records] == [(1, 0, 1), (2, 1, 1), (3, 0, 1)]
+    assert one.samples_drawn == pytest.approx(6 / 3) and one.local_quality == pytest.approx(1.0)

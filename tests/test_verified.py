@@ -496,6 +496,34 @@ async def test_code_first_off_reads_the_whole_first_answer(two_fakes: Any) -> No
     assert result.answer.text == GOOD + "\n\nIt adds four." and len(local.requests) == 1
 
 
+async def test_one_by_one_the_first_later_sample_that_settles_the_request_is_the_answer(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.replies = [BAD, BAD, GOOD, BAD]      # the first and second fail their examples; the third passes both
+    said: list[str] = []
+    rm = Routemate(load_settings())
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True, one_by_one=True), progress=said.append).ask(req())
+    finally:
+        await rm.aclose()
+    # one call per sample, and none after the one that settled it
+    assert [(r["body"].get("n", 1), r["body"]["temperature"]) for r in local.requests] == [(1, 0), (1, 0.8), (1, 0.8)]
+    assert "the first answer did not settle it (2/2 examples from the prompt fail): asking llama for 3 more " \
+           "samples one at a time…" in said and "checking sample 3 of 4…" in said
+    assert result.answer.text == GOOD and not result.escalated and frontier.requests == []
+    assert result.note() == "✓ verified: parses, defines zork(n), 2/2 examples from the prompt pass · " \
+                            "settled by sample 3"
+    rows = [r for r in rm.store.recent(10) if r["model"] == "llama"]
+    assert len(rows) == 1 and rows[0]["completion_tokens"] == result.answer.usage.completion_tokens
+
+
+async def test_one_by_one_compares_them_all_when_none_settles_it(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.replies = [BAD]
+    result, _ = await ask(config=VerifyConfig(early=True, one_by_one=True))
+    assert [r["body"].get("n", 1) for r in local.requests] == [1, 1, 1, 1]
+    assert result.attempts[0].agreement.k == 4 and result.answer.model == "gpt4o" and result.escalated
+
+
 async def test_early_without_examples_nothing_could_settle_so_every_sample_comes_in_one_call(two_fakes: Any) -> None:
     local, _ = two_fakes
     local.reply = GOOD

@@ -239,6 +239,10 @@ class VerifyConfig(_Strict):
     # after its code is written and streams after the decision (backends that continue an assistant
     # message). The prose of an answer that is not kept is never written
     code_first: bool = True
+    # with early: when the first answer does not settle a request that could settle, the other samples
+    # come one at a time, each checked alone, and the first that settles it is the answer (all are
+    # compared only when none does); false: they come in one batched call
+    one_by_one: bool = False
     temperature: float = Field(0.8, ge=0.0, le=2.0)        # sampling temperature when samples > 1
     inputs: int = Field(12, ge=0, le=64)      # generated inputs every sample runs on
     threshold: float = Field(0.5, ge=0.0, le=1.0)          # confidence below which a local answer escalates
@@ -542,6 +546,7 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # early = true                # stop at the first answer when your tests or two examples pass on it
 # continue_stub = true        # later samples start at the first answer's code block and stop at its end
 # code_first = true           # check the first answer when its code block closes; its prose follows
+# one_by_one = false          # later samples one at a time, stopping at the first that settles it
 # threshold = 0.5             # confidence below which a local answer escalates
 # target_quality = 0.95       # or: a threshold calibrated to keep 95% of the frontier's quality
 # frontier_share = 0.4        # or: a threshold calibrated to escalate 40% of code requests

@@ -108,7 +108,8 @@ class Attempt:
     accepted: bool = True
     why: str = ""                    # why it was escalated ("failed (...)", "low confidence 0.41 (...)")
     threshold: float | None = None   # the confidence it had to reach (local answers only)
-    early: bool = False              # the first of several samples settled it: no more were drawn
+    early: bool = False              # one of several samples settled it: no more were drawn
+    settled_by: int = 1              # which one (1: the first answer)
 
     @property
     def verdict(self) -> Verdict | None:
@@ -122,7 +123,8 @@ class Attempt:
         v = a.verdict
         low = self.threshold is not None and not a.hard_fail and a.confidence < self.threshold
         if self.early:       # settled: its examples or tests held and its confidence cleared the threshold
-            return f"✓ verified: {v.summary()} · settled by the first sample{v.sandbox_note()}"
+            which = "the first sample" if self.settled_by == 1 else f"sample {self.settled_by}"
+            return f"✓ verified: {v.summary()} · settled by {which}{v.sandbox_note()}"
         if a.k == 1:
             return v.line() + (f" · low confidence {a.confidence:.2f}" if low else "")
         if a.hard_fail:
@@ -355,6 +357,7 @@ class Cascade:
             texts: list[str] | None = None
             agreement: Agreement | None = None
             early = False
+            settled_by = 1               # which sample settled it (early)
             held: _Held | None = None
             ended: list[bool] = []       # per text: it stops where its code block closes; the prose can follow
             settle = k > 1 and self.config.early and could_settle(asked, self.tests)
@@ -379,20 +382,32 @@ class Cascade:
                     if not early:
                         head = later_head(asked, texts[0]) if continues else ""
                         copied = head.count("\n") > 1           # more than a fence line: the stub it copied
+                        one_by_one = settle and self.config.one_by_one
                         yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
+                                       + (" one at a time" if one_by_one else "")
                                        + (" from the stub it copied…" if copied else
                                           ", their code only…" if head else "…"))
+                        going_on, first = continuing(current, head, answer), answer
                         try:
-                            more, extra = await self._sample(continuing(current, head, answer), decision, policy,
-                                                             entry, k - 1, held)
+                            for _ in range(k - 1 if one_by_one else 1):
+                                more, extra = await self._sample(going_on, decision, policy, entry,
+                                                                 1 if one_by_one else k - 1, held)
+                                more, extra = _prefixed(more, head), [continued(head, t) for t in extra]
+                                answer, texts, agreement = _joined(answer, more), texts + extra, None
+                                ended += [bool(opening_fence(head))] * len(extra)
+                                if not one_by_one:
+                                    break
+                                yield Progress(f"checking sample {len(texts)} of {k}…")
+                                alone = await self._agree(asked, extra, decision.score, entry)
+                                if settled(alone, threshold):      # as the first answer could have
+                                    agreement, settled_by = alone, len(texts)
+                                    texts, ended, early = extra, ended[-1:], True
+                                    break
                         except BackendError:
-                            pass      # the first answer stands alone, judged as one answer
-                        else:
-                            more, extra = _prefixed(more, head), [continued(head, t) for t in extra]
-                            answer, texts, agreement = _joined(answer, more), texts + extra, None
-                            ended += [bool(opening_fence(head))] * len(extra)
-                            yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
+                            pass      # the answers so far stand, judged together (the first alone: as one answer)
+                        if not early and len(texts) > 1:
+                            yield Progress(f"running {len(texts)} samples of {first.model} on the same inputs…")
                 except BackendError as exc:
                     if stays is not None:
                         raise
@@ -436,7 +451,8 @@ class Cascade:
                 answer = _picked(answer, texts[agreement.pick]) if k > 1 else answer
                 escalate, why = judge(agreement, threshold if local else None, lowered=lowered,
                                       unverified=self.config.unverified)
-                attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None, early=early)
+                attempt = Attempt(answer, agreement, not escalate, why, threshold if local else None, early=early,
+                                  settled_by=settled_by)
                 attempts.append(attempt)
                 self._log(answer, attempt, parent, number)
                 parent = parent or answer.log_id

@@ -28,6 +28,9 @@ def cascade_command(
     early: bool = typer.Option(False, "--early", help="Replay [verify] early: the first answer (`responses`, e.g. "
                                                       "a greedy one) is checked alone, and the samples after it are "
                                                       "compared only when it does not settle the request."),
+    one_by_one: bool = typer.Option(False, "--one-by-one",
+                                    help="With --early: the samples after the first answer are checked alone too, in "
+                                         "order, and the first that settles the request is the answer."),
     confidence: float = typer.Option(VerifyConfig().threshold, "--confidence", min=0.0, max=1.0,
                                      help="Escalate a picked answer whose confidence is below this ([verify] threshold)."),
     split: Optional[str] = typer.Option(None, "--split", help="Only rows of this split (train/test)."),
@@ -90,6 +93,7 @@ def cascade_command(
         report, per_row = replay(
             rows, weak, strong, samples=samples, confidence=confidence, unverified=unverified, workers=workers,
             file=str(data), scores=scores, threshold=threshold, skip_above=skip_above, router=router, early=early,
+            one_by_one=one_by_one,
             progress=(lambda k: status.update(f"checked {k}/{total} prompts' answers of {weak}…")) if status else None)
         if overlap:
             from dataclasses import replace

@@ -88,13 +88,16 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
            unverified: str = "accept", language: str | None = "python", timeout: float = 10.0, workers: int = 2,
            progress: Callable[[int], None] | None = None, file: str = "", scores: Sequence[float] | None = None,
            threshold: float = 0.5, skip_above: float = 0.85, router: str | None = None,
-           inputs: int | None = None, early: bool = False) -> tuple[CascadeReport, list[dict[str, Any]]]:
+           inputs: int | None = None, early: bool = False,
+           one_by_one: bool = False) -> tuple[CascadeReport, list[dict[str, Any]]]:
     """Replay ``rows``; returns the report and one record per prompt (id, escalated, why, ...).
 
     ``scores`` (one router score per row) switch on the live policy's use of the router (module
     docstring); ``confidence`` is the live ``[verify] threshold``. ``early`` replays ``[verify]
     early``: the first answer (``responses``) is checked alone, and the samples after it are
-    compared only when it is not ``settled``."""
+    compared only when it is not ``settled``. ``one_by_one`` (with ``early``): the samples after it
+    are checked alone too, one after another, and the first that is ``settled`` is the answer;
+    all are compared only when none is."""
     from ..verify.agreement import LIMIT, agree, could_settle, judge, settled
 
     pairs = [(r, sc) for r, sc in zip(rows, scores if scores is not None else [None] * len(rows))
@@ -120,28 +123,39 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
             return agree(row.prompt, answers[:k], default_language=language, timeout=timeout, router_score=score,
                          workers=1, limit=LIMIT if inputs is None else inputs)
 
-        result = None
+        def check_one(i: int) -> Any:
+            return agree(row.prompt, answers[i:i + 1], default_language=language, timeout=timeout,
+                         router_score=score, workers=1, limit=LIMIT if inputs is None else inputs)
+
+        result = None     # (agreement, index of the answer picked, answers drawn)
         if score is None or score < skip_above:
-            result = check_first(1) if alone else None
-            if result is None or not settled(result, confidence):
-                result = check_first(len(answers))
+            for i in range(min(len(answers), len(answers) if one_by_one else 1) if alone else 0):
+                a = check_one(i)
+                if settled(a, confidence):
+                    result = (a, i, i + 1)
+                    break
+            if result is None:
+                a = check_first(len(answers))
+                result = (a, a.pick, a.k)
         done += 1
         if progress:
             progress(done)
         return result
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        agreements = list(pool.map(check, items))
+        checked = list(pool.map(check, items))
+    agreements = [c[0] if c else None for c in checked]
 
     records, doubts, picked_scores, strong_scores = [], [], [], []
     quality = weak_q = sample_q = local_q = strong_q = oracle_q = 0.0
     frontier_spent = frontier_all = spent = 0.0
     escalated = caught = bad = false_alarms = good = ran = skipped = 0
     costs_known = strong != PERFECT and all(strong in r.costs for r, _ in pairs)
-    for (row, score), a, grades in zip(pairs, agreements, graded):
+    for (row, score), c, grades in zip(pairs, checked, graded):
+        a = c[0] if c else None
         s = 1.0 if strong == PERFECT else row.scores[strong]
         first = grades[0]
-        picked = grades[a.pick] if a is not None else first
+        picked = grades[c[1]] if c else first
         if a is None:                           # the router is confident: the weak model is not asked
             up, path, why = True, "skipped", "skipped"
         else:
@@ -170,7 +184,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         strong_scores.append(s)
         records.append({"id": row.id, "escalated": up, "why": why, "path": path, "router_score": score,
                         "weak_score": first, "picked_score": picked, "strong_score": s,
-                        "samples": a.k if a else 0, "pick": a.pick if a else None,
+                        "samples": c[2] if c else 0, "pick": c[1] if c else None,
                         "agreeing": a.agreeing if a else None, "confidence": round(a.confidence, 4) if a else None,
                         "verification": (a.summary() or a.verdict.summary()) if a else None,
                         "ok": a.verdict.ok if a else None, "ran": a.ran if a else None})
@@ -189,8 +203,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         cost_share=spent / frontier_all if costs_known and frontier_all else None,
         caught=caught / bad if bad else None, false_alarms=false_alarms / good if good else None,
         ran=ran / (n - skipped) if n > skipped else 0.0, seconds=time.perf_counter() - started, router=router,
-        early=early, samples_drawn=(sum(a.k for a in agreements if a is not None) / (n - skipped)
-                                    if n > skipped else None),
+        early=early, samples_drawn=(sum(c[2] for c in checked if c) / (n - skipped) if n > skipped else None),
         threshold=threshold if scores is not None else None, skip_above=skip_above if scores is not None else None,
         skipped=skipped / n)
     return report, records
