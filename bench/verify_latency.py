@@ -3,6 +3,7 @@
     python bench/verify_latency.py [--samples 4] [--early] [--no-continue-stub] [--no-code-first]
                                    [--one-by-one] [--problems 12] [--max-tokens 384]
                                    [--style instruction|natural] [--json]
+    python bench/verify_latency.py --data routerbench-mbpp.jsonl --split train --every 5 [--show-tests 2] ...
 
 For HumanEval problems (the first N), in one process and one loaded engine, alternating per problem:
 
@@ -22,6 +23,9 @@ For HumanEval problems (the first N), in one process and one loaded engine, alte
 Problems are asked as HumanEval asks them (``--style instruction``: reply with the complete function
 in one code block) or as a user would (``--style natural``: "Complete this Python function:" and the
 stub; the model then explains its code before and after the block).
+
+With ``--data`` the requests are rows of an outcome file with hidden tests instead (MBPP, the
+development set: the task and ``--show-tests`` of its asserts, as MBPP asks).
 
 Both answers are graded on the problem's hidden tests after the timing (``passed`` per row), so a
 faster setting can be seen not to cost right answers.
@@ -74,15 +78,22 @@ async def main(args: argparse.Namespace) -> dict:
     from routemate.verified import Cascade, Decided, Finished
 
     rm = Routemate(load_settings())
-    probs = problems(args.problems)
+    if args.data:      # MBPP-style rows, asked as MBPP asks (the task, then the asserts shown)
+        from routemate.eval.bench import tasks_from
+        from routemate.eval.outcomes import load
+
+        picked = tasks_from(load(args.data, split=args.split), show_tests=args.show_tests)[::args.every]
+        jobs = [(t.id, t.prompt, t) for t in picked[:args.problems]]
+    else:
+        styled = INSTRUCTION if args.style == "instruction" else NATURAL
+        jobs = [(p.task_id, styled.format(prompt=p.prompt), task(p)) for p in problems(args.problems)]
     params = {"max_tokens": args.max_tokens}
     await rm.ask(ChatRequest([{"role": "user", "content": "Say hi."}], {"max_tokens": 4}, "local"))   # load it
     rows = []
     try:
-        for i, p in enumerate(probs):
-            prompt = (INSTRUCTION if args.style == "instruction" else NATURAL).format(prompt=p.prompt)
+        for i, (ident, prompt, graded) in enumerate(jobs):
             order = ("unchecked", "checked") if i % 2 == 0 else ("checked", "unchecked")
-            row: dict = {"id": p.task_id}
+            row: dict = {"id": ident}
             for kind in order:
                 request = ChatRequest([{"role": "user", "content": prompt}], dict(params), "local")
                 started = time.perf_counter()
@@ -90,7 +101,7 @@ async def main(args: argparse.Namespace) -> dict:
                     answer = await rm.ask(request)
                     row["unchecked_s"] = time.perf_counter() - started
                     row["unchecked_tokens"] = answer.usage.completion_tokens
-                    row["unchecked_passed"] = grade(task(p), answer.text).passed
+                    row["unchecked_passed"] = grade(graded, answer.text).passed
                     continue
                 cascade = Cascade(rm)
                 async for event in cascade.stream(request):
@@ -105,13 +116,13 @@ async def main(args: argparse.Namespace) -> dict:
                         if first is not None and first.early:       # settled by one sample: drawn up to it
                             row["k"] = first.settled_by
                         row["checked_tokens"] = event.result.answer.usage.completion_tokens
-                        row["checked_passed"] = grade(task(p), event.result.answer.text).passed
+                        row["checked_passed"] = grade(graded, event.result.answer.text).passed
                 # the model calls behind the decision (one, or the first answer and the samples after it)
                 row["generation_s"] = sum(r.answer.latency_ms for r in cascade.runs[:before] if r.answer) / 1000
             row["ratio"] = row["checked_s"] / row["unchecked_s"]
             row["whole_ratio"] = row["whole_s"] / row["unchecked_s"]
             rows.append(row)
-            print(f"{p.task_id}: unchecked {row['unchecked_s']:.1f}s ({row['unchecked_tokens']} tok) · checked "
+            print(f"{ident}: unchecked {row['unchecked_s']:.1f}s ({row['unchecked_tokens']} tok) · checked "
                   f"{row['checked_s']:.1f}s, whole {row['whole_s']:.1f}s ({row['checked_tokens']} tok for "
                   f"{row['k']} samples, generation "
                   f"{row['generation_s']:.1f}s) · {row['ratio']:.2f}× · passed: unchecked "
@@ -152,6 +163,10 @@ if __name__ == "__main__":
     ap.add_argument("--one-by-one", action="store_true",
                     help="[verify] one_by_one = true: later samples one at a time, stopping at one that settles it")
     ap.add_argument("--problems", type=int, default=12)
+    ap.add_argument("--data", help="an outcome file with hidden tests (MBPP rows) instead of HumanEval")
+    ap.add_argument("--split", help="with --data: only rows of this split (train: the development set)")
+    ap.add_argument("--every", type=int, default=1, help="with --data: every Nth row with tests")
+    ap.add_argument("--show-tests", type=int, default=2, help="with --data: asserts shown in the prompt")
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--style", choices=("instruction", "natural"), default="instruction",
                     help="ask for one code block (as HumanEval does) or plainly, as a user would")

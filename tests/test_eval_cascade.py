@@ -204,6 +204,14 @@ def test_asking_for_samples_a_file_does_not_record_is_a_clear_error(tmp_path: Pa
     assert r.returncode == 1 and "records no `samples` of w" in r.stderr and "bench run" in r.stderr
 
 
+def test_one_by_one_without_early_is_a_clear_error(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "routemate", "eval", "cascade", "--data", str(sampled_file(tmp_path)),
+                        "--weak", "w", "--perfect-strong", "--samples", "4", "--one-by-one"], capture_output=True,
+                       text=True, env={**os.environ}, timeout=60)
+    assert r.returncode == 1 and r.stderr.count("\n") <= 2 and "--one-by-one" in r.stderr and "--early" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_a_file_without_a_frontier_model_is_replayed_against_one_always_right(tmp_path: Path) -> None:
     base = [sys.executable, "-m", "routemate", "eval", "cascade", "--data", str(sampled_file(tmp_path)), "--weak", "w",
             "--samples", "4", "--json", "--workers", "1"]

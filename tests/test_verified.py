@@ -250,6 +250,21 @@ async def test_embedded_model_is_checked_when_its_code_closes_and_its_words_foll
     assert row["completion_tokens"] == result.answer.usage.completion_tokens > prose.answer.usage.completion_tokens
 
 
+
+async def test_embedded_model_draws_later_samples_one_at_a_time_by_default(hybrid: FakeUpstream) -> None:
+    assert VerifyConfig().one_by_one is None          # unset: the embedded engine's samples come one by one
+    rm = Routemate(load_settings())
+    cascade = Cascade(rm)
+    try:
+        result = await cascade.ask(req(PROMPT, model="local"))     # pinned: checked, never escalated
+    finally:
+        await rm.aclose()
+    assert not result.verdict.ok            # the small test model cannot know the secret code
+    drawn = [r for r in cascade.runs if "n" in r.request.params]     # not the words after the answer shown
+    assert len(drawn) == 4 and all(r.request.params["n"] == 1 for r in drawn)
+    assert result.agreement.k == 4 and [r.request.params["temperature"] for r in drawn] == [0, 0.8, 0.8, 0.8]
+
+
 def test_code_requests_are_recognised() -> None:
     assert is_code_request(req("Write a Python function that adds two numbers."))
     assert is_code_request(req("Fix this:\n```python\ndef f(:\n```"))

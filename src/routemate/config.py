@@ -241,8 +241,10 @@ class VerifyConfig(_Strict):
     code_first: bool = True
     # with early: when the first answer does not settle a request that could settle, the other samples
     # come one at a time, each checked alone, and the first that settles it is the answer (all are
-    # compared only when none does); false: they come in one batched call
-    one_by_one: bool = False
+    # compared only when none does); false: they come in one batched call. Unset: one at a time on
+    # the embedded engine (on a CPU a batch of samples costs more than the samples one by one),
+    # batched on servers (which batch ``n`` on a GPU)
+    one_by_one: bool | None = None
     temperature: float = Field(0.8, ge=0.0, le=2.0)        # sampling temperature when samples > 1
     inputs: int = Field(12, ge=0, le=64)      # generated inputs every sample runs on
     threshold: float = Field(0.5, ge=0.0, le=1.0)          # confidence below which a local answer escalates
@@ -546,7 +548,8 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # early = true                # stop at the first answer when your tests or two examples pass on it
 # continue_stub = true        # later samples start at the first answer's code block and stop at its end
 # code_first = true           # check the first answer when its code block closes; its prose follows
-# one_by_one = false          # later samples one at a time, stopping at the first that settles it
+# one_by_one = true           # later samples one at a time, stopping at the first that settles it
+#                             # (unset: on for the embedded engine, off for servers)
 # threshold = 0.5             # confidence below which a local answer escalates
 # target_quality = 0.95       # or: a threshold calibrated to keep 95% of the frontier's quality
 # frontier_share = 0.4        # or: a threshold calibrated to escalate 40% of code requests

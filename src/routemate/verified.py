@@ -296,6 +296,13 @@ class Cascade:
         after = names[names.index(last) + 1:] if last in names else names
         return [n for n in after if n not in tried]
 
+    def one_by_one(self, model: str) -> bool:
+        """Whether ``model``'s later samples come one at a time (``[verify] one_by_one``; unset: on
+        the embedded engine, where a batch costs more than its samples one by one)."""
+        if self.config.one_by_one is not None:
+            return self.config.one_by_one
+        return self.rm.settings.model(model).backend == "embedded"
+
     def can_escalate(self, request: ChatRequest) -> bool:
         return self.why_not_escalated(request) is None
 
@@ -382,7 +389,7 @@ class Cascade:
                     if not early:
                         head = later_head(asked, texts[0]) if continues else ""
                         copied = head.count("\n") > 1           # more than a fence line: the stub it copied
-                        one_by_one = settle and self.config.one_by_one
+                        one_by_one = settle and self.one_by_one(decision.model)
                         yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
                                        + (" one at a time" if one_by_one else "")

@@ -58,6 +58,9 @@ def cascade_command(
 
     if unverified not in ("accept", "escalate"):
         raise InvalidRequest(f"--unverified must be accept or escalate, not {unverified!r}")
+    if one_by_one and not early:
+        raise InvalidRequest("--one-by-one replays the samples after a first answer: it needs --early",
+                             hint="add --early (and --samples K with K > 1)")
     if router is None and (threshold != 0.5 or skip_above != VerifyConfig().skip_above):
         raise InvalidRequest("--threshold and --skip-above need --router", hint="e.g. --router learned")
     if skip_above < threshold:
