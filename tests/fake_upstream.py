@@ -16,16 +16,13 @@ exactly as it would to OpenAI. Each request takes the next behaviour from ``scri
     cut-early   streams only the role chunk (no content), then drops the connection
     stall       streams part of the answer, then goes silent for ``hang`` seconds
     echo-key    401 whose message repeats the Authorization header it received (a careless upstream)
-<<<<<<< HEAD
     no-stream   ignores "stream": true and answers one JSON body (some servers and proxies do)
     html        200 with an HTML page instead of an answer (a misrouted proxy)
     empty       200 text/event-stream that ends without a single event
-=======
 
 ``replies`` (a list) replaces ``reply`` with answers given in turn, one per choice. ``n`` is ignored
 (one choice, as Ollama does) unless ``honour_n`` is set (as OpenAI and vLLM do): then a request
 with ``n`` choices takes the next ``n`` replies.
->>>>>>> 4aba57c (Checked answers from several local samples: run on the same inputs, grouped, one picked, with a confidence)
 """
 
 from __future__ import annotations

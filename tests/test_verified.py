@@ -487,6 +487,21 @@ async def test_a_first_answer_is_checked_when_its_code_closes_and_its_words_foll
     assert rows[0]["meta"]["decision"]["accepted"] is True
 
 
+async def test_when_the_words_after_the_code_cannot_be_had_the_checked_code_stands(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.replies = [GOOD + "\n\nIt adds four."]
+    local.script.extend(["ok", "500"])          # the first answer, then the call for its words fails
+    rm = continuing_rm()
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True)).ask(req())
+    finally:
+        await rm.aclose()
+    assert result.answer.text == GOOD + "\n" and result.verdict.ok and frontier.requests == []
+    assert len(local.requests) == 2
+    rows = [r for r in rm.store.recent(5) if r["model"] == "llama"]
+    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["error"] is None
+
+
 async def test_the_words_of_an_answer_that_is_escalated_are_never_written(two_fakes: Any) -> None:
     local, frontier = two_fakes
     local.replies = [BAD + "\n\nIt joins 'qx' and n.", BAD, BAD, BAD]

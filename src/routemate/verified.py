@@ -599,15 +599,14 @@ class _Held:
         """Add ``records`` (calls made after ``write``: the prose of a checked answer) to the row written."""
         if self.row is None or not records:
             return
-        for r in records:
-            self.row = _summed(self.row, r)
+        for r in records:     # the answer shown stands: a failed call for its words adds only its cost
+            self.row = replace(_summed(self.row, r), status=self.row.status, error=self.row.error)
         if self.row_id is None:
             return
         row = self.row
         try:
             store.update(self.row_id, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-                         cost_usd=row.cost_usd, saved_usd=row.saved_usd, latency_ms=row.latency_ms,
-                         status=row.status, error=row.error)
+                         cost_usd=row.cost_usd, saved_usd=row.saved_usd, latency_ms=row.latency_ms)
         except Exception:  # the answer matters more than its log row
             pass
 
