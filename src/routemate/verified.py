@@ -395,7 +395,7 @@ class Cascade:
                                        + (" one at a time" if one_by_one else "")
                                        + (" from the stub it copied…" if copied else
                                           ", their code only…" if head else "…"))
-                        going_on, first = continuing(current, head, answer), answer
+                        going_on = continuing(current, head, answer)
                         try:
                             for _ in range(k - 1 if one_by_one else 1):
                                 more, extra = await self._sample(going_on, decision, policy, entry,
@@ -414,7 +414,7 @@ class Cascade:
                         except BackendError:
                             pass      # the answers so far stand, judged together (the first alone: as one answer)
                         if not early and len(texts) > 1:
-                            yield Progress(f"running {len(texts)} samples of {first.model} on the same inputs…")
+                            yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
                 except BackendError as exc:
                     if stays is not None:
                         raise
@@ -627,15 +627,10 @@ class Explained:
     behind them added to the attempt's log row."""
 
     def __init__(self, rm: Any, request: ChatRequest, answer: Answer, policy: Policy, entry: str) -> None:
-        params = {k: v for k, v in request.params.items() if k != "n"}
-        params["temperature"] = request.params.get("temperature", 0.0)     # as the first answer was written
-        used = estimate_tokens(answer.text)
-        for cap in ("max_tokens", "max_completion_tokens"):
-            if isinstance(params.get(cap), int):
-                params[cap] = max(1, params[cap] - used)
-        going_on = ChatRequest([*request.messages, {"role": "assistant", "content": answer.text}], params,
-                               request.model)
-        going_on.memo.update(request.memo)
+        going_on = continuing(request, answer.text)      # its block is closed: no stop is added
+        going_on.params.pop("n", None)
+        # at the first answer's temperature, as it was written
+        going_on.params["temperature"] = request.params.get("temperature", 0.0)
         self.answer, self.log = answer, _Held()
         self.run = Run(rm, going_on, answer.decision, policy, entry)
         self.run.log_to, self.run.fallback = self.log, False
@@ -697,12 +692,13 @@ def continuing(request: ChatRequest, head: str, first: Answer | None = None) -> 
     """The request with ``head`` as the start of the assistant's answer, for the model to continue.
     A head that opens a code block also stops at the line that closes it: a further sample is wanted
     for its code, and the prose a model writes after the block is often as long as the code. The
-    client's token cap counts the head's share of the ``first`` answer's tokens: a whole sample
-    stays within it."""
+    client's token cap counts the head's tokens (its share of the ``first`` answer's, else an
+    estimate): a whole answer stays within it."""
     if not head:
         return request
     params = dict(request.params)
-    used = first.usage.completion_tokens * len(head) // max(1, len(first.text)) if first else 0
+    used = (first.usage.completion_tokens * len(head) // max(1, len(first.text)) if first
+            else estimate_tokens(head))
     for cap in ("max_tokens", "max_completion_tokens"):
         if isinstance(params.get(cap), int) and used:
             params[cap] = max(1, params[cap] - used)

@@ -119,23 +119,21 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         # only what a live request would have: the prompt and the weak model's answers
         answers = (row.first_and_rest(weak) if alone else row.answers(weak))[:samples]
 
-        def check_first(k: int) -> Any:
-            return agree(row.prompt, answers[:k], default_language=language, timeout=timeout, router_score=score,
+        def agreed(texts: list[str]) -> Any:
+            return agree(row.prompt, texts, default_language=language, timeout=timeout, router_score=score,
                          workers=1, limit=LIMIT if inputs is None else inputs)
-
-        def check_one(i: int) -> Any:
-            return agree(row.prompt, answers[i:i + 1], default_language=language, timeout=timeout,
-                         router_score=score, workers=1, limit=LIMIT if inputs is None else inputs)
 
         result = None     # (agreement, index of the answer picked, answers drawn)
         if score is None or score < skip_above:
-            for i in range(min(len(answers), len(answers) if one_by_one else 1) if alone else 0):
-                a = check_one(i)
+            # answers checked alone, in order: the first, or each with one_by_one
+            alone_tries = (len(answers) if one_by_one else 1) if alone else 0
+            for i in range(alone_tries):
+                a = agreed(answers[i:i + 1])
                 if settled(a, confidence):
                     result = (a, i, i + 1)
                     break
             if result is None:
-                a = check_first(len(answers))
+                a = agreed(answers)
                 result = (a, a.pick, a.k)
         done += 1
         if progress:
