@@ -252,3 +252,22 @@ def test_early_replay_checks_the_first_answer_alone_and_draws_the_rest_only_when
     one, records = replay(load(path), "w", "s", samples=4, workers=1, early=True, one_by_one=True)
     assert [(r["samples"], r["pick"], r["picked_score"]) for r in records] == [(1, 0, 1), (2, 1, 1), (3, 0, 1)]
     assert one.samples_drawn == pytest.approx(6 / 3) and one.local_quality == pytest.approx(1.0)
+
+
+def test_one_by_one_replay_stops_where_two_samples_agree_on_a_request_with_one_example(tmp_path: Path) -> None:
+    rows = [
+        # the first answer and the next agree on every input and hold the example: two drawn
+        {"id": "1", "prompt": ADD_PROMPT, "scores": {"w": 1, "s": 1}, "responses": {"w": PLUS, "s": PLUS},
+         "samples": {"w": [PLUS2, TIMES, TIMES]}, "sample_scores": {"w": [1, 0, 0]}},
+        # the first fails the example; the next two agree: three drawn, the pick among them
+        {"id": "2", "prompt": ADD_PROMPT, "scores": {"w": 0, "s": 1}, "responses": {"w": MINUS, "s": PLUS},
+         "samples": {"w": [PLUS, PLUS2, MINUS]}, "sample_scores": {"w": [1, 1, 0]}},
+    ]
+    path = tmp_path / "one.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    batched, records = replay(load(path), "w", "s", samples=4, workers=1, early=True)
+    # one example: a first answer alone never settles it, so its recorded samples are drawn at once
+    assert [r["samples"] for r in records] == [3, 3] and batched.local_quality == 1.0
+    one, records = replay(load(path), "w", "s", samples=4, workers=1, early=True, one_by_one=True)
+    assert [(r["samples"], r["pick"], r["picked_score"]) for r in records] == [(2, 0, 1), (3, 1, 1)]
+    assert one.samples_drawn == pytest.approx(2.5) and one.local_quality == 1.0

@@ -554,6 +554,41 @@ async def test_one_by_one_compares_them_all_when_none_settles_it(two_fakes: Any)
     assert result.attempts[0].agreement.k == 4 and result.answer.model == "gpt4o" and result.escalated
 
 
+ONE_EXAMPLE = "Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'"
+# passes the example like GOOD, but differs from it on every other input
+LUCKY = "Here you go:\n```python\ndef zork(n):\n    return 'qx7'\n```"
+
+
+async def test_one_by_one_two_samples_that_agree_settle_a_request_with_one_example(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    local.reply = GOOD
+    said: list[str] = []
+    rm = Routemate(load_settings())
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True, one_by_one=True),
+                               progress=said.append).ask(req(ONE_EXAMPLE))
+    finally:
+        await rm.aclose()
+    # one example cannot settle it alone: no check of the first answer alone, and no sample after the second
+    assert [r["body"].get("n", 1) for r in local.requests] == [1, 1]
+    assert "checking llama's code…" not in said and "checking sample 2 of 4…" in said
+    assert result.answer.text == GOOD and not result.escalated and frontier.requests == []
+    assert result.attempts[0].agreement.k == 2 and result.attempts[0].settled_by == 2
+    note = result.note()
+    assert note.startswith("✓ verified: 2 of 2 samples agree on ") and note.endswith(
+        "inputs; 1 example passes · settled by 2 agreeing samples")
+
+
+async def test_one_by_one_samples_that_pass_the_example_but_disagree_draw_on(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    local.replies = [GOOD, LUCKY, GOOD, LUCKY]
+    result, _ = await ask(ONE_EXAMPLE, config=VerifyConfig(early=True, one_by_one=True))
+    # 1 and 2 differ; of three, two agree: a majority that holds the example settles it
+    assert [r["body"].get("n", 1) for r in local.requests] == [1, 1, 1]
+    assert result.attempts[0].agreement.k == 3 and result.answer.text == GOOD
+    assert "settled by 2 agreeing samples" in result.note()
+
+
 async def test_early_without_examples_nothing_could_settle_so_every_sample_comes_in_one_call(two_fakes: Any) -> None:
     local, _ = two_fakes
     local.reply = GOOD

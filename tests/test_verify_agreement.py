@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from routemate.verify.agreement import HAND_SET, Confidence, agree, could_settle, judge, settled
+from routemate.verify.agreement import (
+    HAND_SET,
+    Confidence,
+    agree,
+    could_settle,
+    fewest_to_settle,
+    judge,
+    settled,
+)
 
 REQUEST = ("Write a Python function second_largest(xs: list[int]) -> int returning the second largest distinct "
            "value.\nsecond_largest([1, 3, 2]) -> 2")
@@ -102,7 +110,24 @@ def test_one_answer_settles_only_when_two_examples_or_the_users_tests_held_and_i
     no_example = "Write a Python function second_largest(xs: list[int]) -> int returning the second largest value."
     assert not settled(agree(no_example, [RIGHT]), 0.5)     # it ran on inputs, but nothing said what it should give
     assert not settled(agree(two, [RIGHT]), 1.01)           # below the threshold
-    assert not settled(agree(two, [RIGHT, RIGHT2]), 0.5)    # several samples are judged by their agreement
+
+
+def test_samples_drawn_one_at_a_time_settle_when_a_majority_of_at_least_two_agree_and_hold_the_example() -> None:
+    assert settled(agree(REQUEST, [RIGHT, RIGHT2]), 0.5)            # one example, two samples alike on every input
+    assert settled(agree(REQUEST, [DUPES, RIGHT, RIGHT2]), 0.5)     # two of three
+    assert not settled(agree(REQUEST, [RIGHT, DUPES]), 0.5)         # they differ on [2, 2, 2]
+    assert not settled(agree(REQUEST, [RIGHT, DUPES, RIGHT2, DUPES]), 0.5)   # two of four is no majority
+    assert not settled(agree(REQUEST, [MAX, MAX]), 0.5)             # alike, but wrong on the example
+    assert not settled(agree(REQUEST, [RIGHT, RIGHT2]), 1.01)       # below the threshold
+    no_example = "Write a Python function second_largest(xs: list[int]) -> int returning the second largest value."
+    assert not settled(agree(no_example, [RIGHT, RIGHT2]), 0.5)     # alike, but nothing said what they should give
+
+
+def test_the_fewest_samples_that_could_settle_a_request() -> None:
+    assert fewest_to_settle(REQUEST + "\nsecond_largest([5, 9, 7]) -> 7") == 1     # two examples: one answer
+    assert fewest_to_settle(REQUEST, tests="assert second_largest([1, 2]) == 1") == 1
+    assert fewest_to_settle(REQUEST) == 2                                # one example: two samples that agree
+    assert fewest_to_settle("Write a Python function that reverses a string") == 0
 
 
 def test_a_first_answer_could_settle_only_a_request_with_two_examples_tests_or_code_to_test() -> None:

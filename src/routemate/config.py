@@ -548,7 +548,7 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # early = true                # stop at the first answer when your tests or two examples pass on it
 # continue_stub = true        # later samples start at the first answer's code block and stop at its end
 # code_first = true           # check the first answer when its code block closes; its prose follows
-# one_by_one = true           # later samples one at a time, stopping at the first that settles it
+# one_by_one = true           # later samples one at a time, stopping where they settle it
 #                             # (unset: on for the embedded engine, off for servers)
 # threshold = 0.5             # confidence below which a local answer escalates
 # target_quality = 0.95       # or: a threshold calibrated to keep 95% of the frontier's quality

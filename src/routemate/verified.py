@@ -31,7 +31,7 @@ from .errors import BackendError
 from .routing import Decision, Policy, Score, decide
 from .routing.features import of_request
 from .service import Answer, Run
-from .verify.agreement import Agreement, Confidence, agree, could_settle, judge, settled
+from .verify.agreement import Agreement, Confidence, agree, fewest_to_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
 from .verify.extract import block_end, block_start, copied_head, gives_stub, opening_fence
 from .verify.spec import asks_for_code
@@ -122,6 +122,8 @@ class Attempt:
             return "not checked"
         v = a.verdict
         low = self.threshold is not None and not a.hard_fail and a.confidence < self.threshold
+        if self.early and a.k > 1:      # settled: enough of the samples drawn one at a time agree
+            return f"✓ verified: {a.summary()} · settled by {a.agreeing} agreeing samples{v.sandbox_note()}"
         if self.early:       # settled: its examples or tests held and its confidence cleared the threshold
             which = "the first sample" if self.settled_by == 1 else f"sample {self.settled_by}"
             return f"✓ verified: {v.summary()} · settled by {which}{v.sandbox_note()}"
@@ -367,7 +369,11 @@ class Cascade:
             settled_by = 1               # which sample settled it (early)
             held: _Held | None = None
             ended: list[bool] = []       # per text: it stops where its code block closes; the prose can follow
-            settle = k > 1 and self.config.early and could_settle(asked, self.tests)
+            # the fewest samples that could settle it: 1 (the first answer alone), 2 (samples that agree,
+            # drawn one at a time), 0 (none: every sample is drawn)
+            fewest = fewest_to_settle(asked, self.tests) if k > 1 and self.config.early else 0
+            one_by_one = fewest > 0 and self.one_by_one(decision.model)
+            settle = fewest == 1 or one_by_one
             resumable = k > 1 and can_continue(self.rm, current, decision.model)
             continues = resumable and self.config.continue_stub
             # a stub to complete: one answer first, the others going on from the stub it copied
@@ -382,14 +388,13 @@ class Cascade:
                     answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True,
                                                        until=until)
                     ended = [self.runs[-1].cut]
-                    if settle:
+                    if fewest == 1:
                         yield Progress(f"checking {answer.model}'s code…")
                         agreement = await self._agree(asked, texts, decision.score, entry)
                         early = settled(agreement, threshold)
                     if not early:
                         head = later_head(asked, texts[0]) if continues else ""
                         copied = head.count("\n") > 1           # more than a fence line: the stub it copied
-                        one_by_one = settle and self.one_by_one(decision.model)
                         yield Progress((f"the first answer did not settle it ({agreement.verdict.summary()}): "
                                         if agreement else "") + f"asking {decision.model} for {k - 1} more samples"
                                        + (" one at a time" if one_by_one else "")
@@ -406,14 +411,20 @@ class Cascade:
                                 if not one_by_one:
                                     break
                                 yield Progress(f"checking sample {len(texts)} of {k}…")
-                                alone = await self._agree(asked, extra, decision.score, entry)
-                                if settled(alone, threshold):      # as the first answer could have
-                                    agreement, settled_by = alone, len(texts)
-                                    texts, ended, early = extra, ended[-1:], True
+                                if fewest == 1:
+                                    alone = await self._agree(asked, extra, decision.score, entry)
+                                    if settled(alone, threshold):      # as the first answer could have
+                                        agreement, settled_by = alone, len(texts)
+                                        texts, ended, early = extra, ended[-1:], True
+                                        break
+                                # all drawn so far, together: kept as the final comparison after the last
+                                agreement = await self._agree(asked, texts, decision.score, entry)
+                                if settled(agreement, threshold):      # enough of them agree
+                                    settled_by, early = len(texts), True
                                     break
                         except BackendError:
                             pass      # the answers so far stand, judged together (the first alone: as one answer)
-                        if not early and len(texts) > 1:
+                        if not early and len(texts) > 1 and agreement is None:
                             yield Progress(f"running {len(texts)} samples of {answer.model} on the same inputs…")
                 except BackendError as exc:
                     if stays is not None:

@@ -96,9 +96,9 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
     docstring); ``confidence`` is the live ``[verify] threshold``. ``early`` replays ``[verify]
     early``: the first answer (``responses``) is checked alone, and the samples after it are
     compared only when it is not ``settled``. ``one_by_one`` (with ``early``): the samples after it
-    are checked alone too, one after another, and the first that is ``settled`` is the answer;
-    all are compared only when none is."""
-    from ..verify.agreement import LIMIT, agree, could_settle, judge, settled
+    are checked one after another, alone and with those before it, and the draw stops where they are
+    ``settled`` (a sample alone, or enough of them agreeing); all are compared only when never."""
+    from ..verify.agreement import LIMIT, agree, fewest_to_settle, judge, settled
 
     pairs = [(r, sc) for r, sc in zip(rows, scores if scores is not None else [None] * len(rows))
              if r.answers(weak)]
@@ -107,17 +107,19 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
                              hint="`eval cascade` replays recorded answers; this file only has scores. Use a "
                                   "file with a `responses` field, e.g. routerbench-mbpp.jsonl")
     early = early and samples > 1
-    # as live: a first answer is checked alone only where it could settle the request
-    items = [(r, sc, early and could_settle(r.prompt)) for r, sc in pairs]
-    graded = [(_grades_early if alone else _grades)(r, weak, samples) for r, _, alone in items]
+    # as live: the fewest samples that could settle each request (1: its first answer alone, 2: samples
+    # agreeing, drawn one at a time; 0: none, every sample is drawn and compared)
+    fewest = [fewest_to_settle(r.prompt) if early else 0 for r, _ in pairs]
+    items = [(r, sc, f if f == 1 or one_by_one else 0) for (r, sc), f in zip(pairs, fewest)]
+    graded = [(_grades_early if f else _grades)(r, weak, samples) for r, _, f in items]
     started = time.perf_counter()
     done = 0
 
-    def check(item: tuple[Outcome, float | None, bool]) -> Any:
+    def check(item: tuple[Outcome, float | None, int]) -> Any:
         nonlocal done
-        row, score, alone = item
+        row, score, fewest = item
         # only what a live request would have: the prompt and the weak model's answers
-        answers = (row.first_and_rest(weak) if alone else row.answers(weak))[:samples]
+        answers = (row.first_and_rest(weak) if fewest else row.answers(weak))[:samples]
 
         def agreed(texts: list[str]) -> Any:
             return agree(row.prompt, texts, default_language=language, timeout=timeout, router_score=score,
@@ -125,15 +127,20 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
 
         result = None     # (agreement, index of the answer picked, answers drawn)
         if score is None or score < skip_above:
-            # answers checked alone, in order: the first, or each with one_by_one
-            alone_tries = (len(answers) if one_by_one else 1) if alone else 0
-            for i in range(alone_tries):
-                a = agreed(answers[i:i + 1])
-                if settled(a, confidence):
+            # in order: the first answer alone; with one_by_one each later one alone, then with those before it
+            together = None
+            for i in range((len(answers) if one_by_one else 1) if fewest else 0):
+                a = agreed(answers[i:i + 1]) if fewest == 1 else None
+                if a is not None and settled(a, confidence):
                     result = (a, i, i + 1)
                     break
+                if i and one_by_one:
+                    together = agreed(answers[:i + 1])
+                    if settled(together, confidence):
+                        result = (together, together.pick, i + 1)
+                        break
             if result is None:
-                a = agreed(answers)
+                a = together if together is not None and together.k == len(answers) else agreed(answers)
                 result = (a, a.pick, a.k)
         done += 1
         if progress:

@@ -227,29 +227,47 @@ def judge(a: Agreement, threshold: float | None, *, lowered: bool = False,
 # tests, where the pick among 4 samples failed on 2; showing two, the answers that passed both were
 # as right as the pick (docs/verify.md, "Stopping at the first sample").
 SETTLING_EXAMPLES = 2
+# Samples drawn one at a time that must behave alike (same result on every compared input, every
+# example of the request held) before no more are drawn, when one answer alone could not settle it
+# (docs/verify.md, "Samples that agree").
+SETTLING_AGREEMENT = 2
 
 
 def could_settle(request: str, tests: str | None = None) -> bool:
     """Whether a first answer to ``request`` could settle it at all: the user gave tests, the request
     asks for tests of code it supplies, or it states at least ``SETTLING_EXAMPLES`` examples. When
     not, an early-stopping cascade draws every sample at once (one call, one round of checks)."""
+    return fewest_to_settle(request, tests) == 1
+
+
+def fewest_to_settle(request: str, tests: str | None = None) -> int:
+    """The fewest samples that could settle ``request`` (``settled``): 1 when one answer could
+    (``could_settle``), ``SETTLING_AGREEMENT`` when the request states an example that samples drawn
+    one at a time can agree on, 0 when nothing could."""
     if tests is not None:
-        return True
+        return 1
     spec = read_request(request)
-    return spec.wants_tests or len(spec.examples) >= SETTLING_EXAMPLES
+    if spec.wants_tests or len(spec.examples) >= SETTLING_EXAMPLES:
+        return 1
+    return SETTLING_AGREEMENT if spec.examples and spec.entry else 0
 
 
 def settled(a: Agreement, threshold: float) -> bool:
-    """Whether one answer is trusted without drawing more samples (``[verify] early``): the user's
-    tests, or at least ``SETTLING_EXAMPLES`` of the request's examples, ran on it and held, nothing
-    failed, and its confidence clears the threshold. The cascade then stops at one sample; otherwise
-    it draws the rest and picks by agreement. The live cascade and its replay both ask this."""
+    """Whether the samples drawn so far are trusted without drawing more (``[verify] early``): its
+    confidence clears the threshold, nothing failed, and either one answer held the user's tests or
+    at least ``SETTLING_EXAMPLES`` of the request's examples, or (several samples, drawn one at a
+    time) at least ``SETTLING_AGREEMENT`` of them, a majority, behave alike on every compared input and
+    hold every example the request states. The live cascade and its replay both ask this."""
     v = a.verdict
-    if a.k != 1 or a.hard_fail or not v.ok or a.confidence < threshold:
+    if a.hard_fail or not v.ok or a.confidence < threshold:
         return False
     tests, examples = v.check("tests"), v.check("examples")
-    return (tests is not None and tests.status == "pass" and tests.passed > 0) or \
-        (examples is not None and examples.status == "pass" and examples.passed >= SETTLING_EXAMPLES)
+    held = tests is not None and tests.status == "pass" and tests.passed > 0
+    shown = examples.passed if examples is not None and examples.status == "pass" else 0
+    if a.k == 1:
+        return held or shown >= SETTLING_EXAMPLES
+    return (held or shown > 0) and bool(a.compared) \
+        and a.agreeing >= SETTLING_AGREEMENT and 2 * a.agreeing > a.k
 
 
 def _runnable(v: Verdict) -> bool:
