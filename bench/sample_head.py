@@ -21,6 +21,9 @@ samples at temperature 0.8 drawn plainly and continuing the head as the cascade 
 (``verified.continuing``: from the copied head, stopping where its code block ends), same seed, order
 alternating, each graded on all hidden tests.
 Reports the time of the extra samples both ways and the share of samples that pass.
+With ``--first`` it measures the greedy first answer instead, asked plainly against going on from
+the request's own stub (``verify.extract.request_head``, ``[verify] first_from_stub``), each read up
+to the end of its code block (the plain answer's time prorated by the characters up to there).
 The last line is one JSON object.
 """
 
@@ -82,6 +85,8 @@ def main() -> dict:
     ap.add_argument("--style", choices=("instruction", "natural", "task"), default="instruction",
                     help="ask for one code block (as HumanEval does), plainly as a user would, or with no stub: "
                          "the task and two asserts, as MBPP asks")
+    ap.add_argument("--first", action="store_true",
+                    help="time the greedy first answer plainly and from the request's stub instead")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -129,6 +134,9 @@ def main() -> dict:
         if "error" in out:
             raise SystemExit(f"engine error: {out['error']}")
         return [c["message"]["content"] or "" for c in out["choices"]], seconds
+
+    if args.first:
+        return first_answers(tasks, ask)
 
     results = []
     for i, task in enumerate(tasks):
@@ -178,6 +186,39 @@ def main() -> dict:
             print(f"samples passing the hidden tests: plain {summary['plain_pass_rate']:.1%}, from the head "
                   f"{summary['head_pass_rate']:.1%} (greedy first answer {summary['first_pass_rate']:.1%})")
     print(json.dumps({k: v for k, v in summary.items() if k != "rows_detail"} if not args.json else summary))
+    return summary
+
+
+def first_answers(tasks: list, ask) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The greedy first answer asked plainly, and going on from the request's own stub."""
+    from routemate.chat import ChatRequest
+    from routemate.eval.bench import grade
+    from routemate.verified import continued, continuing
+    from routemate.verify.extract import block_end, request_head
+
+    rows = []
+    for i, task in enumerate(tasks):
+        messages = [{"role": "user", "content": task.prompt}]
+        head = request_head(task.prompt)
+        row = {"id": task.id}
+        for kind in (("plain", "stub") if i % 2 == 0 else ("stub", "plain")):
+            if kind == "plain":
+                [text], seconds = ask(messages, temperature=0.0)
+                end = block_end(text) or len(text)       # the cascade reads it up to there
+                code, seconds = text[:end], seconds * end / max(1, len(text))
+            else:
+                going_on = continuing(ChatRequest(messages, {}), head)
+                [text], seconds = ask(going_on.messages, **going_on.params, temperature=0.0)
+                code = continued(head, text[len(head):] if text.startswith(head) else text)
+            row[f"{kind}_s"], row[f"{kind}_pass"] = round(seconds, 2), grade(task, code).passed
+        rows.append(row)
+        print(f"{i + 1}/{len(tasks)} {task.id}: plain {row['plain_s']:.1f} s ({row['plain_pass']}), from the "
+              f"stub {row['stub_s']:.1f} s ({row['stub_pass']})", file=sys.stderr, flush=True)
+    summary = {"rows": len(rows), "plain_s": round(sum(r["plain_s"] for r in rows), 1),
+               "stub_s": round(sum(r["stub_s"] for r in rows), 1),
+               "speedup_median": round(statistics.median(r["plain_s"] / r["stub_s"] for r in rows), 2),
+               "plain_passed": sum(r["plain_pass"] for r in rows), "stub_passed": sum(r["stub_pass"] for r in rows)}
+    print(json.dumps(summary))
     return summary
 
 

@@ -1,7 +1,7 @@
 """Time to a checked answer with K samples against one unchecked answer, on the embedded model.
 
     python bench/verify_latency.py [--samples 4] [--early] [--no-continue-stub] [--no-code-first]
-                                   [--one-by-one] [--problems 12] [--max-tokens 384]
+                                   [--no-first-from-stub] [--one-by-one] [--problems 12] [--max-tokens 384]
                                    [--style instruction|natural] [--json]
     python bench/verify_latency.py --data routerbench-mbpp.jsonl --split train --every 5 [--show-tests 2] ...
 
@@ -16,7 +16,9 @@ For HumanEval problems (the first N), in one process and one loaded engine, alte
   copied (``[verify] continue_stub``) unless ``--no-continue-stub``. The first answer is checked as
   soon as its code block closes and its words after the code come after the decision
   (``[verify] code_first``) unless ``--no-code-first``: the time to the whole checked answer
-  (``Finished``) is reported beside the time to the decision. With ``--one-by-one``
+  (``Finished``) is reported beside the time to the decision. A request that gives a stub to
+  complete has its first answer start at that stub (``[verify] first_from_stub``) unless
+  ``--no-first-from-stub``. With ``--one-by-one``
   (``[verify] one_by_one``) the later samples come one at a time, and the first that settles the
   request is the answer.
 
@@ -67,6 +69,7 @@ async def main(args: argparse.Namespace) -> dict:
                       f"[verify]\nsamples = {args.samples}\nearly = {'true' if args.early else 'false'}\n"
                       f"continue_stub = {'false' if args.no_continue_stub else 'true'}\n"
                       f"code_first = {'false' if args.no_code_first else 'true'}\n"
+                      f"first_from_stub = {'false' if args.no_first_from_stub else 'true'}\n"
                       f"one_by_one = {'true' if args.one_by_one else 'false'}\n")
     os.environ["ROUTEMATE_CONFIG"] = str(config)
 
@@ -133,6 +136,7 @@ async def main(args: argparse.Namespace) -> dict:
     med_c = statistics.median(r["checked_s"] for r in rows)
     return {"samples": args.samples, "early": args.early, "style": args.style,
             "continue_stub": not args.no_continue_stub, "code_first": not args.no_code_first,
+            "first_from_stub": not args.no_first_from_stub,
             "one_by_one": args.one_by_one,
             "problems": len(rows), "max_tokens": args.max_tokens,
             "unchecked_passed": sum(r["unchecked_passed"] for r in rows),
@@ -160,6 +164,8 @@ if __name__ == "__main__":
                     help="[verify] continue_stub = false: later samples write the stub again")
     ap.add_argument("--no-code-first", action="store_true",
                     help="[verify] code_first = false: the first answer is read whole before it is checked")
+    ap.add_argument("--no-first-from-stub", action="store_true",
+                    help="[verify] first_from_stub = false: the first answer writes the request's stub out itself")
     ap.add_argument("--one-by-one", action="store_true",
                     help="[verify] one_by_one = true: later samples one at a time, stopping at one that settles it")
     ap.add_argument("--problems", type=int, default=12)

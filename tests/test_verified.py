@@ -621,7 +621,7 @@ async def test_early_further_samples_continue_the_stub_the_first_answer_copied(t
     rm = Routemate(load_settings())
     rm.backend("llama").continues_assistant = True          # as the embedded engine and llama.cpp servers do
     try:
-        result = await Cascade(rm, config=VerifyConfig(early=True)).ask(req(STUB))
+        result = await Cascade(rm, config=VerifyConfig(early=True, first_from_stub=False)).ask(req(STUB))
     finally:
         await rm.aclose()
     first, more, prose = (r["body"]["messages"] for r in local.requests)
@@ -647,7 +647,7 @@ async def test_further_samples_start_at_the_copied_block_and_stop_where_it_ends(
     try:
         request = ChatRequest([{"role": "user", "content": STUB}], {"max_tokens": 64, "temperature": 0,
                                                                      "stop": ["\nEND"]}, "auto")
-        result = await Cascade(rm, config=VerifyConfig(early=True)).ask(request)
+        result = await Cascade(rm, config=VerifyConfig(early=True, first_from_stub=False)).ask(request)
     finally:
         await rm.aclose()
     more = local.requests[1]["body"]
@@ -662,6 +662,39 @@ async def test_further_samples_start_at_the_copied_block_and_stop_where_it_ends(
     assert prose["messages"][-1]["content"] == STUB_HEAD + good + "```\n" and prose["stop"] == ["\nEND"]
     assert 0 < prose["max_tokens"] < 64
     assert not result.escalated and frontier.requests == [] and result.agreement.k == 4
+
+
+async def test_the_first_answer_starts_at_the_stub_the_request_gives_to_complete(two_fakes: Any) -> None:
+    local, frontier = two_fakes
+    good = "    return 'qx' + str(n + 4)\n"
+    # the server continues: the first answer is the body alone, its block closed by the stop sequence
+    local.replies = [good, "\nIt adds four."]
+    said: list[str] = []
+    rm = continuing_rm()
+    try:
+        result = await Cascade(rm, config=VerifyConfig(early=True), progress=said.append).ask(req(STUB))
+    finally:
+        await rm.aclose()
+    first, prose = (r["body"] for r in local.requests)
+    assert first["messages"][-1] == {"role": "assistant", "content": STUB_HEAD} and first["stop"] == ["\n```"]
+    assert first["temperature"] == 0 and 0 < first["max_tokens"] < 64     # the head counts against the cap
+    # settled by it (two examples hold), then its words after the code
+    assert prose["messages"][-1] == {"role": "assistant", "content": STUB_HEAD + good + "```\n"}
+    assert result.answer.text == STUB_HEAD + good + "```\n" + "\nIt adds four." and not result.escalated
+    assert result.note().endswith("settled by the first sample") and frontier.requests == []
+
+
+async def test_a_stub_with_a_body_to_rework_is_not_started_for_the_model(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    fix = STUB.replace("Complete this function:", "Fix this function:").replace('    """\n```',
+                                                                               '    """\n    return n\n```')
+    local.replies = [STUB_HEAD + "    return 'qx' + str(n + 4)\n```", "\nIt adds four."]
+    rm = continuing_rm()
+    try:
+        await Cascade(rm, config=VerifyConfig(early=True)).ask(req(fix))
+    finally:
+        await rm.aclose()
+    assert local.requests[0]["body"]["messages"][-1]["role"] == "user"
 
 
 async def test_early_a_backend_that_answers_anew_gets_the_request_unchanged(two_fakes: Any) -> None:
@@ -699,7 +732,8 @@ async def test_a_stub_one_example_cannot_settle_still_gets_one_answer_first_and_
     rm = Routemate(load_settings())
     rm.backend("llama").continues_assistant = True
     try:
-        result = await Cascade(rm, config=VerifyConfig(early=True), progress=said.append).ask(req(ONE_EXAMPLE_STUB))
+        result = await Cascade(rm, config=VerifyConfig(early=True, one_by_one=False, first_from_stub=False),
+                               progress=said.append).ask(req(ONE_EXAMPLE_STUB))
     finally:
         await rm.aclose()
     assert [(r["body"].get("n", 1), r["body"]["temperature"]) for r in local.requests] == [(1, 0), (3, 0.8)]

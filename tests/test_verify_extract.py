@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from routemate.verify.extract import (block_start, check_syntax, copied_head, find_blocks, gives_stub,
-                                     guess_language, opening_fence, parsers, python_answer)
+                                     guess_language, opening_fence, parsers, python_answer, request_head)
 
 TWO_BLOCKS = """Here is the function:
 
@@ -243,6 +243,17 @@ def test_copied_head_takes_no_code_from_before_the_block() -> None:
     answer = "def below_zero(operations):\n    return False\n\nBetter:\n" + HEAD + "    balance = 0\n```\n"
     assert copied_head(STUB, answer) == ""
     assert copied_head(STUB, "Sure! Here it is, with an example:\n```python\nprint(1)\n```\n") == ""
+
+
+def test_request_head_is_the_stub_a_first_answer_would_copy_written_from_the_request_alone() -> None:
+    assert request_head(STUB) == "```python\nfrom typing import List\n\n\n" + HEAD.split("\n\n\n", 1)[1]
+    assert request_head(STUB.replace('    """\n```', '    """\n    pass\n```')) == request_head(STUB)
+
+
+def test_request_head_is_empty_for_code_to_rework_or_no_stub() -> None:
+    assert request_head(STUB.replace('    """\n```', '    """\n    return False\n```')) == ""   # a body to fix
+    assert request_head("Write below_zero(operations) returning whether the balance drops below 0.") == ""
+    assert request_head("```bash\ndef x():\n```") == ""                                     # not Python
 
 
 def test_opening_fence_is_the_fence_a_head_leaves_open() -> None:

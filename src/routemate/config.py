@@ -239,6 +239,10 @@ class VerifyConfig(_Strict):
     # after its code is written and streams after the decision (backends that continue an assistant
     # message). The prose of an answer that is not kept is never written
     code_first: bool = True
+    # with continue_stub: when the request gives a stub to complete (a signature and docstring, no body),
+    # the first answer starts at it too, as if it had copied it: no stub written out again and no prose
+    # before the code (the words after the code still follow, with code_first)
+    first_from_stub: bool = True
     # with early: when the first answer does not settle a request that could settle, the other samples
     # come one at a time, each checked alone, and the first that settles it is the answer (all are
     # compared only when none does); false: they come in one batched call. Unset: one at a time on
@@ -548,6 +552,7 @@ max_escalations = 1           # a failing answer goes to the next stronger model
 # early = true                # stop at the first answer when your tests or two examples pass on it
 # continue_stub = true        # later samples start at the first answer's code block and stop at its end
 # code_first = true           # check the first answer when its code block closes; its prose follows
+# first_from_stub = true      # the first answer starts at the stub the request gives to complete
 # one_by_one = true           # later samples one at a time, stopping where they settle it
 #                             # (unset: on for the embedded engine, off for servers)
 # threshold = 0.5             # confidence below which a local answer escalates

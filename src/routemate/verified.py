@@ -33,7 +33,7 @@ from .routing.features import of_request
 from .service import Answer, Run
 from .verify.agreement import Agreement, Confidence, agree, fewest_to_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
-from .verify.extract import block_end, block_start, copied_head, gives_stub, opening_fence
+from .verify.extract import block_end, block_start, copied_head, gives_stub, opening_fence, request_head
 from .verify.spec import asks_for_code
 
 TIER_RANK = {"local": 0, "frontier": 1}
@@ -384,10 +384,18 @@ class Cascade:
                 held, mark = _Held(), len(self.runs)
                 try:
                     yield Progress(f"asking {decision.model}…")
-                    until = block_end if resumable and self.config.code_first else None
-                    answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True,
-                                                       until=until)
-                    ended = [self.runs[-1].cut]
+                    # from the stub the request gives to complete, as if the answer had copied it
+                    start = request_head(asked) if continues and self.config.first_from_stub else ""
+                    if start:
+                        answer, texts = await self._sample(continuing(current, start), decision, policy, entry, 1,
+                                                           held, first=True)
+                        answer, texts = _prefixed(answer, start), [continued(start, t) for t in texts]
+                        ended = [True]
+                    else:
+                        until = block_end if resumable and self.config.code_first else None
+                        answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True,
+                                                           until=until)
+                        ended = [self.runs[-1].cut]
                     if fewest == 1:
                         yield Progress(f"checking {answer.model}'s code…")
                         agreement = await self._agree(asked, texts, decision.score, entry)

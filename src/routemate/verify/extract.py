@@ -133,6 +133,21 @@ def copied_head(request: str, answer: str) -> str:
     return answer[len(intro):len(intro) + kept]
 
 
+def request_head(request: str) -> str:
+    """The start of an answer that completes the stub ``request`` gives, written from the request
+    alone: an opening fence, then the stub's imports, signature and docstring (``copied_head`` of
+    the stub block as if an answer had copied it). Empty unless the request shows a Python stub in
+    a code block with no body to rework (nothing after the docstring but ``pass`` or ``...``): code
+    to fix or change is for the model to write out as it sees fit. A first answer can go on from it
+    instead of copying the stub out itself."""
+    for block in find_blocks(request):
+        if block.fenced and block.language == "python" and gives_stub(block.code):
+            head = copied_head(request, "```python\n" + block.code + "```\n")
+            rest = block.code[len(head) - len("```python\n"):] if head else block.code
+            return head if rest.strip() in ("", "pass", "...") else ""
+    return ""
+
+
 SHELL_TAGS = {"bash", "sh", "shell", "zsh", "console", "powershell", "ps1", "cmd", "bat"}
 
 
