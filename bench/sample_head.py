@@ -217,7 +217,8 @@ def first_answers(tasks: list, ask) -> dict:  # type: ignore[no-untyped-def,type
     summary = {"rows": len(rows), "plain_s": round(sum(r["plain_s"] for r in rows), 1),
                "stub_s": round(sum(r["stub_s"] for r in rows), 1),
                "speedup_median": round(statistics.median(r["plain_s"] / r["stub_s"] for r in rows), 2),
-               "plain_passed": sum(r["plain_pass"] for r in rows), "stub_passed": sum(r["stub_pass"] for r in rows)}
+               "plain_passed": sum(r["plain_pass"] for r in rows),
+               "stub_passed": sum(r["stub_pass"] for r in rows)}
     print(json.dumps(summary))
     return summary
 

@@ -165,7 +165,7 @@ if __name__ == "__main__":
     ap.add_argument("--no-code-first", action="store_true",
                     help="[verify] code_first = false: the first answer is read whole before it is checked")
     ap.add_argument("--no-first-from-stub", action="store_true",
-                    help="[verify] first_from_stub = false: the first answer writes the request's stub out itself")
+                    help="[verify] first_from_stub = false: the first answer writes the stub itself")
     ap.add_argument("--one-by-one", action="store_true",
                     help="[verify] one_by_one = true: later samples one at a time, stopping at one that settles it")
     ap.add_argument("--problems", type=int, default=12)

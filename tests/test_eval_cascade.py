@@ -254,7 +254,7 @@ def test_early_replay_checks_the_first_answer_alone_and_draws_the_rest_only_when
     assert one.samples_drawn == pytest.approx(6 / 3) and one.local_quality == pytest.approx(1.0)
 
 
-def test_one_by_one_replay_stops_where_two_samples_agree_on_a_request_with_one_example(tmp_path: Path) -> None:
+def test_one_by_one_replay_stops_where_two_samples_agree_on_one_example(tmp_path: Path) -> None:
     rows = [
         # the first answer and the next agree on every input and hold the example: two drawn
         {"id": "1", "prompt": ADD_PROMPT, "scores": {"w": 1, "s": 1}, "responses": {"w": PLUS, "s": PLUS},

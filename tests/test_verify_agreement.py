@@ -112,15 +112,15 @@ def test_one_answer_settles_only_when_two_examples_or_the_users_tests_held_and_i
     assert not settled(agree(two, [RIGHT]), 1.01)           # below the threshold
 
 
-def test_samples_drawn_one_at_a_time_settle_when_a_majority_of_at_least_two_agree_and_hold_the_example() -> None:
-    assert settled(agree(REQUEST, [RIGHT, RIGHT2]), 0.5)            # one example, two samples alike on every input
+def test_samples_drawn_one_at_a_time_settle_when_a_majority_of_two_or_more_agree_and_hold_it() -> None:
+    assert settled(agree(REQUEST, [RIGHT, RIGHT2]), 0.5)            # one example; two alike on every input
     assert settled(agree(REQUEST, [DUPES, RIGHT, RIGHT2]), 0.5)     # two of three
     assert not settled(agree(REQUEST, [RIGHT, DUPES]), 0.5)         # they differ on [2, 2, 2]
     assert not settled(agree(REQUEST, [RIGHT, DUPES, RIGHT2, DUPES]), 0.5)   # two of four is no majority
     assert not settled(agree(REQUEST, [MAX, MAX]), 0.5)             # alike, but wrong on the example
     assert not settled(agree(REQUEST, [RIGHT, RIGHT2]), 1.01)       # below the threshold
-    no_example = "Write a Python function second_largest(xs: list[int]) -> int returning the second largest value."
-    assert not settled(agree(no_example, [RIGHT, RIGHT2]), 0.5)     # alike, but nothing said what they should give
+    no_example = "Write a Python function second_largest(xs: list[int]) -> int returning the second largest."
+    assert not settled(agree(no_example, [RIGHT, RIGHT2]), 0.5)     # alike; no example says what to give
 
 
 def test_the_fewest_samples_that_could_settle_a_request() -> None:

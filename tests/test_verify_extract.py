@@ -251,7 +251,8 @@ def test_request_head_is_the_stub_a_first_answer_would_copy_written_from_the_req
 
 
 def test_request_head_is_empty_for_code_to_rework_or_no_stub() -> None:
-    assert request_head(STUB.replace('    """\n```', '    """\n    return False\n```')) == ""   # a body to fix
+    # a body to fix
+    assert request_head(STUB.replace('    """\n```', '    """\n    return False\n```')) == ""
     assert request_head("Write below_zero(operations) returning whether the balance drops below 0.") == ""
     assert request_head("```bash\ndef x():\n```") == ""                                     # not Python
 

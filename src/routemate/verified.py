@@ -123,7 +123,7 @@ class Attempt:
         v = a.verdict
         low = self.threshold is not None and not a.hard_fail and a.confidence < self.threshold
         if self.early and a.k > 1:      # settled: enough of the samples drawn one at a time agree
-            return f"✓ verified: {a.summary()} · settled by {a.agreeing} agreeing samples{v.sandbox_note()}"
+            return f"✓ verified: {a.summary()} · settled by {a.agreeing} agreeing samples" + v.sandbox_note()
         if self.early:       # settled: its examples or tests held and its confidence cleared the threshold
             which = "the first sample" if self.settled_by == 1 else f"sample {self.settled_by}"
             return f"✓ verified: {v.summary()} · settled by {which}{v.sandbox_note()}"
@@ -387,14 +387,15 @@ class Cascade:
                     # from the stub the request gives to complete, as if the answer had copied it
                     start = request_head(asked) if continues and self.config.first_from_stub else ""
                     if start:
-                        answer, texts = await self._sample(continuing(current, start), decision, policy, entry, 1,
-                                                           held, first=True)
+                        going = continuing(current, start)
+                        answer, texts = await self._sample(going, decision, policy, entry, 1, held,
+                                                           first=True)
                         answer, texts = _prefixed(answer, start), [continued(start, t) for t in texts]
                         ended = [True]
                     else:
                         until = block_end if resumable and self.config.code_first else None
-                        answer, texts = await self._sample(current, decision, policy, entry, 1, held, first=True,
-                                                           until=until)
+                        answer, texts = await self._sample(current, decision, policy, entry, 1, held,
+                                                           first=True, until=until)
                         ended = [self.runs[-1].cut]
                     if fewest == 1:
                         yield Progress(f"checking {answer.model}'s code…")

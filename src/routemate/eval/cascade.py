@@ -127,7 +127,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
 
         result = None     # (agreement, index of the answer picked, answers drawn)
         if score is None or score < skip_above:
-            # in order: the first answer alone; with one_by_one each later one alone, then with those before it
+            # in order: the first answer alone; with one_by_one each later one alone, then with those before
             together = None
             for i in range((len(answers) if one_by_one else 1) if fewest else 0):
                 a = agreed(answers[i:i + 1]) if fewest == 1 else None
