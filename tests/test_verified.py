@@ -697,6 +697,18 @@ async def test_a_stub_with_a_body_to_rework_is_not_started_for_the_model(two_fak
     assert local.requests[0]["body"]["messages"][-1]["role"] == "user"
 
 
+async def test_a_request_for_tests_of_a_stub_is_not_started_at_the_stub(two_fakes: Any) -> None:
+    local, _ = two_fakes
+    tests = STUB.replace("Complete this function:", "Write pytest tests for this function:")
+    local.replies = ["```python\ndef test_zork():\n    assert zork(3) == 'qx7'\n```", "\nOne test."]
+    rm = continuing_rm()
+    try:
+        await Cascade(rm, config=VerifyConfig(early=True)).ask(req(tests))
+    finally:
+        await rm.aclose()
+    assert local.requests[0]["body"]["messages"][-1]["role"] == "user"
+
+
 async def test_early_a_backend_that_answers_anew_gets_the_request_unchanged(two_fakes: Any) -> None:
     local, _ = two_fakes
     local.replies = [STUB_HEAD + "    return 'qx' + str(n)\n```"]

@@ -34,7 +34,7 @@ from .service import Answer, Run
 from .verify.agreement import Agreement, Confidence, agree, fewest_to_settle, judge, settled
 from .verify.checks import NOTHING_STATED, Verdict
 from .verify.extract import block_end, block_start, copied_head, gives_stub, opening_fence, request_head
-from .verify.spec import asks_for_code
+from .verify.spec import asks_for_code, read_request
 
 TIER_RANK = {"local": 0, "frontier": 1}
 CODE_TASKS = frozenset({"generate", "fix", "refactor", "test"})
@@ -384,8 +384,10 @@ class Cascade:
                 held, mark = _Held(), len(self.runs)
                 try:
                     yield Progress(f"asking {decision.model}…")
-                    # from the stub the request gives to complete, as if the answer had copied it
+                    # from the stub the request gives to complete, as if the answer had copied it (not
+                    # where it asks for tests of that code: the answer is tests, not its body)
                     start = request_head(asked) if continues and self.config.first_from_stub else ""
+                    start = "" if start and read_request(asked).wants_tests else start
                     if start:
                         going = continuing(current, start)
                         answer, texts = await self._sample(going, decision, policy, entry, 1, held,
