@@ -684,26 +684,21 @@ async def test_the_first_answer_starts_at_the_stub_the_request_gives_to_complete
     assert result.note().endswith("settled by the first sample") and frontier.requests == []
 
 
-async def test_a_stub_with_a_body_to_rework_is_not_started_for_the_model(two_fakes: Any) -> None:
+@pytest.mark.parametrize("asked, reply", [
+    # code with a body to rework: the model writes it out as it sees fit
+    (STUB.replace("Complete this function:", "Fix this function:")
+     .replace('    """\n```', '    """\n    return n\n```'), STUB_HEAD + "    return 'qx' + str(n + 4)\n```"),
+    # tests of the stub: the answer is tests, not its body
+    (STUB.replace("Complete this function:", "Write pytest tests for this function:"),
+     "```python\ndef test_zork():\n    assert zork(3) == 'qx7'\n```"),
+], ids=["body-to-rework", "tests-of-it"])
+async def test_a_first_answer_is_not_started_at_a_stub_it_is_not_asked_to_complete(
+        two_fakes: Any, asked: str, reply: str) -> None:
     local, _ = two_fakes
-    fix = STUB.replace("Complete this function:", "Fix this function:").replace('    """\n```',
-                                                                               '    """\n    return n\n```')
-    local.replies = [STUB_HEAD + "    return 'qx' + str(n + 4)\n```", "\nIt adds four."]
+    local.replies = [reply, "\nIt adds four."]
     rm = continuing_rm()
     try:
-        await Cascade(rm, config=VerifyConfig(early=True)).ask(req(fix))
-    finally:
-        await rm.aclose()
-    assert local.requests[0]["body"]["messages"][-1]["role"] == "user"
-
-
-async def test_a_request_for_tests_of_a_stub_is_not_started_at_the_stub(two_fakes: Any) -> None:
-    local, _ = two_fakes
-    tests = STUB.replace("Complete this function:", "Write pytest tests for this function:")
-    local.replies = ["```python\ndef test_zork():\n    assert zork(3) == 'qx7'\n```", "\nOne test."]
-    rm = continuing_rm()
-    try:
-        await Cascade(rm, config=VerifyConfig(early=True)).ask(req(tests))
+        await Cascade(rm, config=VerifyConfig(early=True)).ask(req(asked))
     finally:
         await rm.aclose()
     assert local.requests[0]["body"]["messages"][-1]["role"] == "user"

@@ -389,10 +389,8 @@ class Cascade:
                     start = request_head(asked) if continues and self.config.first_from_stub else ""
                     start = "" if start and read_request(asked).wants_tests else start
                     if start:
-                        going = continuing(current, start)
-                        answer, texts = await self._sample(going, decision, policy, entry, 1, held,
-                                                           first=True)
-                        answer, texts = _prefixed(answer, start), [continued(start, t) for t in texts]
+                        answer, texts = await self._continued(start, continuing(current, start), decision,
+                                                              policy, entry, 1, held, first=True)
                         ended = [True]
                     else:
                         until = block_end if resumable and self.config.code_first else None
@@ -414,9 +412,8 @@ class Cascade:
                         going_on = continuing(current, head, answer)
                         try:
                             for _ in range(k - 1 if one_by_one else 1):
-                                more, extra = await self._sample(going_on, decision, policy, entry,
-                                                                 1 if one_by_one else k - 1, held)
-                                more, extra = _prefixed(more, head), [continued(head, t) for t in extra]
+                                more, extra = await self._continued(head, going_on, decision, policy, entry,
+                                                                    1 if one_by_one else k - 1, held)
                                 answer, texts, agreement = _joined(answer, more), texts + extra, None
                                 ended += [bool(opening_fence(head))] * len(extra)
                                 if not one_by_one:
@@ -542,6 +539,14 @@ class Cascade:
                                           entry=entry, log_to=log_to or self.store, until=until)
         self.runs.append(run)
         return answer, texts
+
+    async def _continued(self, head: str, going_on: ChatRequest, decision: Decision, policy: Policy,
+                         entry: str, k: int, log_to: Any = None, *,
+                         first: bool = False) -> tuple[Answer, list[str]]:
+        """``_sample`` of ``going_on`` (``continuing`` from ``head``), the samples whole: ``head`` and
+        what the model wrote after it (``continued``)."""
+        answer, texts = await self._sample(going_on, decision, policy, entry, k, log_to, first=first)
+        return _prefixed(answer, head), [continued(head, t) for t in texts]
 
     async def _agree(self, asked: str, texts: list[str], router_score: float, entry: str) -> Agreement:
         c = self.config
