@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from fake_upstream import FakeUpstream
-from routemate.chat import ChatRequest
+from routemate.chat import ChatRequest, Chunk
 from routemate.config import VerifyConfig, load_settings
 from routemate.service import Routemate
-from routemate.chat import Chunk
 from routemate.verified import Cascade, Decided, Progress, is_code_request
 
 PROMPT = "Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'\n" \
