@@ -545,12 +545,21 @@ async def test_one_by_one_the_first_later_sample_that_settles_the_request_is_the
     assert len(rows) == 1 and rows[0]["completion_tokens"] == result.answer.usage.completion_tokens
 
 
-async def test_one_by_one_compares_them_all_when_none_settles_it(two_fakes: Any) -> None:
+async def test_one_by_one_compares_them_all_when_none_settles_it(two_fakes: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import routemate.verify.agreement as agreement
+
+    ran: list[str] = []
+    real = agreement.verify
+    monkeypatch.setattr(agreement, "verify",
+                        lambda request, answer, **kw: ran.append(request) or real(request, answer, **kw))
     local, frontier = two_fakes
     local.replies = [BAD]
     result, _ = await ask(config=VerifyConfig(early=True, one_by_one=True))
     assert [r["body"].get("n", 1) for r in local.requests] == [1, 1, 1, 1]
     assert result.attempts[0].agreement.k == 4 and result.answer.model == "gpt4o" and result.escalated
+    # compared after each sample (alone, then with those before it), yet each sample ran once at most
+    assert 1 <= len([r for r in ran if r == ran[0]]) <= 4
 
 
 ONE_EXAMPLE = "Write a Python function zork(n) that returns the secret code.\nassert zork(3) == 'qx7'"

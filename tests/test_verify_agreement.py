@@ -137,3 +137,30 @@ def test_a_first_answer_could_settle_only_a_request_with_two_examples_tests_or_c
     assert not could_settle("Write a Python function that reverses a string")
     assert could_settle("Write pytest tests for this file.\n\n```python\n# slugify.py\ndef slugify(t):\n"
                         "    return t.lower()\n```")
+
+
+def test_an_answer_already_run_on_the_same_inputs_is_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Samples drawn one at a time are compared after each: the earlier ones keep their verdicts, so a
+    sample that hangs costs the timeout once, not at every comparison."""
+    import routemate.verify.agreement as agreement
+
+    hang = "```python\ndef second_largest(xs):\n    while True:\n        pass\n```"
+    ran: list[str] = []
+    real = agreement.verify
+
+    def counted(request: str, answer: str, **kw: object) -> object:
+        ran.append(answer)
+        return real(request, answer, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agreement, "verify", counted)
+    seen: dict = {}
+    first = agree(REQUEST, [hang], timeout=1, seen=seen)
+    both = agree(REQUEST, [hang, RIGHT], timeout=1, seen=seen)
+    assert ran == [hang, RIGHT]
+    assert both.verdicts[0] is first.verdicts[0] and both.pick == 1
+    fresh = agree(REQUEST, [hang, RIGHT], timeout=1)            # without the memory, both run again
+    assert sorted(ran[2:]) == sorted([hang, RIGHT])
+    assert [v.outputs for v in fresh.verdicts] == [v.outputs for v in both.verdicts]
+    other = REQUEST.replace("[1, 3, 2]) -> 2", "[5, 4]) -> 4")     # another request: its own runs
+    agree(other, [RIGHT], timeout=1, seen=seen)
+    assert ran[-1] == RIGHT and len(ran) == 5

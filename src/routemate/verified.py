@@ -252,6 +252,7 @@ class Cascade:
         self.config = config or rm.settings.verify
         self.progress = progress
         self.runs: list[Run] = []        # every Run this cascade made (for gateway metrics)
+        self.verdicts: dict[Any, Any] = {}   # each sample's run in the sandbox, reused by later comparisons
 
     # -- policy ---------------------------------------------------------------------------------------
     def first(self, request: ChatRequest) -> tuple[Decision, Policy, bool, bool]:
@@ -553,7 +554,8 @@ class Cascade:
         return await asyncio.to_thread(agree, asked, texts, tests=self.tests, default_language=c.language,
                                        timeout=c.timeout, memory_mb=c.memory_mb, own_examples=c.own_examples,
                                        router_score=router_score, limit=c.inputs,
-                                       strict=entry == "http" and not c.allow_weak_sandbox)
+                                       strict=entry == "http" and not c.allow_weak_sandbox,
+                                       seen=self.verdicts)
 
     def _log(self, answer: Answer, attempt: Attempt, parent: int | None, number: int) -> None:
         """The verdict on the attempt's log row (``meta.verify``), the agreement behind it

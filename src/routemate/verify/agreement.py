@@ -145,19 +145,29 @@ class Agreement:
 def agree(request: str, answers: Sequence[str], *, tests: str | None = None, default_language: str | None = "python",
           timeout: float = 10.0, memory_mb: int = 512, own_examples: bool = True, router_score: float | None = None,
           workers: int = 2, spec: Spec | None = None, model: "Confidence | None" = None,
-          limit: int = LIMIT, strict: bool = False) -> Agreement:
+          limit: int = LIMIT, strict: bool = False, seen: dict[Any, Verdict] | None = None) -> Agreement:
     """Run every answer on the same inputs (at most ``limit`` generated), group, pick, and score
-    the pick (module docstring)."""
+    the pick (module docstring). ``seen`` keeps verdicts between calls for one request with the same
+    settings: an answer already run on the same inputs is not run again (samples drawn one at a time
+    are compared after each, and a sample that hangs would cost the timeout at every comparison)."""
     if not answers:
         raise ValueError("agree() needs at least one answer")
     spec = spec or read_request(request)
     inputs = generate(spec, [python_answer(a) for a in answers], limit)
 
     def one(answer: str) -> Verdict:
-        return verify(request, answer, tests=tests, default_language=default_language, timeout=timeout,
-                      memory_mb=memory_mb, own_examples=own_examples, spec=spec, inputs=inputs, strict=strict)
+        key = (request, answer, inputs)
+        if seen is not None and key in seen:
+            return seen[key]
+        verdict = verify(request, answer, tests=tests, default_language=default_language, timeout=timeout,
+                         memory_mb=memory_mb, own_examples=own_examples, spec=spec, inputs=inputs,
+                         strict=strict)
+        if seen is not None:
+            seen[key] = verdict
+        return verdict
 
-    if len(answers) == 1 or workers <= 1:
+    fresh = len({a for a in answers if seen is None or (request, a, inputs) not in seen})
+    if fresh <= 1 or workers <= 1:
         verdicts = [one(a) for a in answers]
     else:
         with ThreadPoolExecutor(min(workers, len(answers))) as pool:
