@@ -196,6 +196,14 @@ def test_over_budget_is_a_429_insufficient_quota_the_openai_sdk_understands(keye
         team.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
     assert err.value.status_code == 429 and err.value.code == "insufficient_quota"
     assert "key 'team' has spent" in err.value.message
+    # and it is told not to retry: with the SDK's default retries, the refused request is sent once
+    sent: list[str] = []
+    hooks = {"request": [lambda r: sent.append(r.url.path)]}
+    with openai.OpenAI(base_url=keyed.url, api_key=TEAM, timeout=60,
+                       http_client=openai.DefaultHttpxClient(event_hooks=hooks)) as retrying, \
+            pytest.raises(openai.RateLimitError) as err:
+        retrying.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert err.value.response.headers["x-should-retry"] == "false" and sent == ["/v1/chat/completions"]
     # another key is not affected
     assert client(keyed, PLAIN).chat.completions.create(model="gpt4o", messages=[{"role": "user", "content": "hi"}])
 

@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..chat import Choice, Chunk, Completion, Usage
-from ..errors import BackendError, RateLimited, RoutemateError
+from ..errors import BackendError, QuotaExceeded, RateLimited, RoutemateError
 from ..keys import caller_name
 from ..routing import fall_back
 from ..service import Run, short_error
@@ -201,6 +201,10 @@ def error_headers(exc: RoutemateError) -> list[tuple[bytes, bytes]]:
     """What an error response says beside its body: how to authenticate, when to retry."""
     if exc.status == 401:
         return [(b"www-authenticate", b"Bearer")]
+    if isinstance(exc, QuotaExceeded):
+        # a spent budget does not come back in seconds: the OpenAI and Anthropic SDKs retry a 429
+        # (twice by default) unless told not to
+        return [(b"x-should-retry", b"false")]
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(exc, RateLimited) and retry_after is not None:
         return [(b"retry-after", str(retry_after).encode())]
