@@ -121,9 +121,11 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         # only what a live request would have: the prompt and the weak model's answers
         answers = (row.first_and_rest(weak) if fewest else row.answers(weak))[:samples]
 
+        seen: dict[Any, Any] = {}        # as live: each answer runs once, its verdict reused by later comparisons
+
         def agreed(texts: list[str]) -> Any:
             return agree(row.prompt, texts, default_language=language, timeout=timeout, router_score=score,
-                         workers=1, limit=LIMIT if inputs is None else inputs)
+                         workers=1, limit=LIMIT if inputs is None else inputs, seen=seen)
 
         result = None     # (agreement, index of the answer picked, answers drawn)
         if score is None or score < skip_above:
