@@ -227,3 +227,26 @@ async def test_a_last_assistant_message_is_continued_and_the_answer_is_the_conti
     assert "def add" not in whole, "the answer goes on from the prefill instead of repeating it"
     sampled = await backend.chat(ChatRequest(req.messages, {**req.params, "n": 2, "temperature": 0.8}))
     assert all("def add" not in c.message["content"] for c in sampled.choices)
+
+
+@pytest.mark.parametrize("mib", [0, 64])
+def test_a_prompt_whose_slot_was_taken_comes_back_from_the_bounded_prompt_cache(env, mib):
+    """One slot, prompts A, B, A: with a prompt cache (``prompt_cache_mib``) the second A is restored
+    from host memory; with none it is read again. Either way the cache is bounded (llama.cpp's own
+    default lets it grow to 8 GiB)."""
+    s = load_settings(env)
+    cfg = s.models["local"].model_copy(update={"parallel": 1, "n_ctx": 2048, "prompt_cache_mib": mib})
+    engine = _engine_for(cfg, s)
+
+    def cached(text):
+        out = engine.server.handle_chat_completions({"messages": [{"role": "user", "content": text}],
+                                                     "max_tokens": 1})
+        return out["usage"]["prompt_tokens_details"]["cached_tokens"], out["usage"]["prompt_tokens"]
+
+    a = "Alpha " + " ".join(f"a{j}" for j in range(200))
+    b = "Beta " + " ".join(f"b{j}" for j in range(200))
+    cached(a)
+    cached(b)
+    hit, prompt = cached(a)
+    assert prompt > 400
+    assert (hit >= prompt - 2) if mib else (hit < 50)

@@ -75,6 +75,9 @@ class ModelConfig(_Strict):
     n_ctx: int = Field(4096, ge=256)
     threads: int | None = Field(None, ge=1)   # default: the physical cores this process may use, minus one
     parallel: int = Field(4, ge=1, le=64)     # slots: requests served at once, and samples (n) decoded in one batch
+    # host memory for the KV cache of prompts whose slot was taken by another request, to restore them
+    # when they come back (llama.cpp's prompt cache, which would otherwise grow up to 8 GiB); 0: none
+    prompt_cache_mib: int = Field(256, ge=0)
 
     @model_validator(mode="after")
     def _backend_fields(self) -> "ModelConfig":
@@ -495,6 +498,7 @@ languages = ["en"]            # natural languages it answers well; others go to 
 # path = "/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf"   # or any other GGUF file instead
 # n_ctx = 4096
 # threads = 4
+# prompt_cache_mib = 256      # RAM to keep prompts of busy slots for when they come back (0: none)
 
 # A bigger local model served by Ollama (or vLLM, or llama.cpp server): any OpenAI-compatible API.
 # [models.llama]

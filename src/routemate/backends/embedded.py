@@ -69,7 +69,7 @@ def default_threads() -> int:
 class _Engine:
     """One loaded model. Shared by every ModelConfig that names the same weights and shape."""
 
-    def __init__(self, path: Path, n_ctx: int, threads: int, parallel: int) -> None:
+    def __init__(self, path: Path, n_ctx: int, threads: int, parallel: int, prompt_cache_mib: int = 256) -> None:
         import xllamacpp
 
         params = xllamacpp.CommonParams()
@@ -78,6 +78,11 @@ class _Engine:
         params.n_ctx = n_ctx * parallel          # llama.cpp splits the context across slots
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
+        # llama.cpp keeps the KV cache of a prompt whose slot another request takes, in host memory, up to
+        # 8 GiB by default: a server's memory would creep up by ~11 MiB for every new 900-token prompt
+        # of the default model (docs/models.md). Bounded here.
+        if hasattr(params, "cache_ram_mib"):
+            params.cache_ram_mib = prompt_cache_mib
         params.verbosity = -1
         params.n_threads_http = 1
         # Start-up is on the critical path of `routemate ask` (first token ≤ 2 s). Fitting parameters to
@@ -115,10 +120,10 @@ def _engine_for(config: ModelConfig, settings: Settings) -> _Engine:
     elif path is None or not path.exists():
         raise BackendError(f"model file {path} does not exist",
                            hint=f"fix `path` under [models.{config.name}] or remove it to use the default model")
-    key = (str(path), config.n_ctx, threads, config.parallel)
+    key = (str(path), config.n_ctx, threads, config.parallel, config.prompt_cache_mib)
     with _engines_lock:
         if key not in _engines:
-            _engines[key] = _Engine(path, config.n_ctx, threads, config.parallel)
+            _engines[key] = _Engine(path, config.n_ctx, threads, config.parallel, config.prompt_cache_mib)
         return _engines[key]
 
 
