@@ -53,10 +53,7 @@ def tasks(which: str, every: int, data: Path) -> tuple[list[Any], int]:
 
 
 def collect(args: argparse.Namespace) -> None:
-    import secrets
-
-    import xllamacpp
-
+    from routemate.backends.embedded import _Engine
     from routemate.catalog import CATALOG
     from routemate.config import load_settings
     from routemate.eval import bench
@@ -65,14 +62,8 @@ def collect(args: argparse.Namespace) -> None:
     todo, max_tokens = tasks(args.set, args.every, Path(args.data))
     out = Path(args.out)
     done = {json.loads(line)["id"] for line in out.open()} if out.exists() else set()
-    p = xllamacpp.CommonParams()
-    p.model.path = str(ensure(CATALOG[args.weights], load_settings().models_dir))
-    p.n_ctx = 4096
-    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = args.threads
-    p.verbosity = -1
-    p.warmup = False
-    p.api_keys = [secrets.token_urlsafe(16)]
-    server = xllamacpp.Server(p)
+    path = ensure(CATALOG[args.weights], load_settings().models_dir)
+    server = _Engine(path, 4096, args.threads, 1, 0).server      # one slot; no prompt comes back
     started = time.perf_counter()
     with out.open("a") as f:
         for i, task in enumerate(todo, 1):
@@ -178,15 +169,11 @@ def report(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-def _apgr(scores: list[float], weak: list[float], strong: list[float]) -> float:
-    from routemate.routing import metrics
-
-    return metrics.apgr(metrics.curve(scores, weak, strong))
-
-
 def online(args: argparse.Namespace) -> None:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+
+    from routemate.eval.online import _apgr
 
     rows = load_rows(args.file)
     if args.strong == "perfect":

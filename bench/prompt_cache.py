@@ -1,6 +1,7 @@
 """How the embedded engine's memory grows with distinct prompts, with and without a bound on its prompt cache.
 
-    python bench/prompt_cache.py [--prompts 60] [--words 80] [--prompt-cache-mib 256] [--weights NAME] [--json]
+    python bench/prompt_cache.py [--prompts 60] [--words 80] [--prompt-cache-mib 256] [--weights NAME]
+                                 [--json]
 
 llama.cpp keeps the KV cache of a prompt whose slot another request takes in host memory, to restore
 it if the prompt comes back; its own default lets that cache grow to 8 GiB. routemate bounds it
@@ -57,7 +58,8 @@ def main() -> None:
                 print(f"{i} prompts ({tokens // i} tokens each): {points[-1]['rss_mib']} MiB, "
                       f"+{points[-1]['grown_mib']} MiB since loading, {time.perf_counter() - started:.0f} s")
     print(json.dumps({"weights": args.weights, "prompt_cache_mib": args.prompt_cache_mib,
-                      "tokens_per_prompt": tokens // args.prompts, "loaded_mib": round(loaded), "points": points}))
+                      "tokens_per_prompt": tokens // args.prompts, "loaded_mib": round(loaded),
+                      "points": points}))
 
 
 if __name__ == "__main__":

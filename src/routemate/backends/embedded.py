@@ -69,7 +69,7 @@ def default_threads() -> int:
 class _Engine:
     """One loaded model. Shared by every ModelConfig that names the same weights and shape."""
 
-    def __init__(self, path: Path, n_ctx: int, threads: int, parallel: int, prompt_cache_mib: int = 256) -> None:
+    def __init__(self, path: Path, n_ctx: int, threads: int, parallel: int, prompt_cache_mib: int) -> None:
         import xllamacpp
 
         params = xllamacpp.CommonParams()

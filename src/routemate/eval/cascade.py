@@ -121,7 +121,7 @@ def replay(rows: list[Outcome], weak: str, strong: str, *, samples: int = 1, con
         # only what a live request would have: the prompt and the weak model's answers
         answers = (row.first_and_rest(weak) if fewest else row.answers(weak))[:samples]
 
-        seen: dict[Any, Any] = {}        # as live: each answer runs once, its verdict reused by later comparisons
+        seen: dict[Any, Any] = {}        # as live: each answer runs once, its verdict reused later
 
         def agreed(texts: list[str]) -> Any:
             return agree(row.prompt, texts, default_language=language, timeout=timeout, router_score=score,

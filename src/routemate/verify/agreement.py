@@ -155,18 +155,20 @@ def agree(request: str, answers: Sequence[str], *, tests: str | None = None, def
     spec = spec or read_request(request)
     inputs = generate(spec, [python_answer(a) for a in answers], limit)
 
+    def key(answer: str) -> tuple[str, str, tuple[str, ...]]:
+        return request, answer, inputs
+
     def one(answer: str) -> Verdict:
-        key = (request, answer, inputs)
-        if seen is not None and key in seen:
-            return seen[key]
+        if seen is not None and key(answer) in seen:
+            return seen[key(answer)]
         verdict = verify(request, answer, tests=tests, default_language=default_language, timeout=timeout,
                          memory_mb=memory_mb, own_examples=own_examples, spec=spec, inputs=inputs,
                          strict=strict)
         if seen is not None:
-            seen[key] = verdict
+            seen[key(answer)] = verdict
         return verdict
 
-    fresh = len({a for a in answers if seen is None or (request, a, inputs) not in seen})
+    fresh = len({a for a in answers if seen is None or key(a) not in seen})
     if fresh <= 1 or workers <= 1:
         verdicts = [one(a) for a in answers]
     else:
